@@ -1,0 +1,54 @@
+"""
+Exceptions raised by the Cincopa provider.
+
+Every message names the Cincopa method and what Cincopa said, and has already been through
+:func:`airflow_provider_cincopa.redaction.redact`: no api_token, temp token, security key or
+upload hash can reach a log line or a traceback through one of these.
+"""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowException
+
+
+class CincopaError(AirflowException):
+    """
+    Base class of every error the provider raises.
+
+    :param message: what went wrong, already redacted.
+    :param method: the Cincopa API method (``asset.list``) or ``upload`` for the upload host.
+    :param status_code: the HTTP status, when there was an answer.
+    """
+
+    def __init__(self, message: str, *, method: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.status_code = status_code
+
+
+class CincopaInputError(CincopaError, ValueError):
+    """A bad argument (missing file, chunk size 0, negative timeout...), caught before any request."""
+
+
+class CincopaAuthError(CincopaError):
+    """HTTP 403: the token is wrong, expired, or lacks the permission the method needs."""
+
+
+class CincopaApiError(CincopaError):
+    """Cincopa answered ``success: false`` (unknown rid, refused request...) with its ``message``."""
+
+
+class CincopaHttpError(CincopaError):
+    """An HTTP status other than 200 and 403, or the network failed after every retry."""
+
+
+class CincopaResponseError(CincopaError):
+    """The answer was malformed: not JSON, no ``success`` field, or a field we need is missing."""
+
+
+class CincopaUploadError(CincopaError):
+    """The upload host refused the file (its answer contained ``error``) or never created an asset."""
+
+
+class CincopaUploadFromUrlError(CincopaError):
+    """An ``asset.upload_from_url`` import failed, was aborted, or did not finish in time."""

@@ -1,0 +1,521 @@
+"""Operators that move media into Cincopa and manage assets and webhooks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator, ResumableJobMixin, conf
+
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
+from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
+from airflow_provider_cincopa.hooks.upload import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_CHUNKS, ResumeState
+from airflow_provider_cincopa.redaction import register_secret
+from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from airflow.sdk import Context
+
+    from airflow_provider_cincopa.types import UploadFromUrlStatus
+
+UI_COLOR = "#e8f0fb"
+UI_FGCOLOR = "#1a3a6b"
+#: Key of the resumable upload state in ``task_state_store``; renaming it breaks in-flight retries.
+UPLOAD_STATE_KEY = "cincopa_upload"
+
+
+class _CincopaOperator(BaseOperator):
+    """Shared plumbing: the connection id, a lazily created hook, the UI colours."""
+
+    ui_color = UI_COLOR
+    ui_fgcolor = UI_FGCOLOR
+
+    def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cincopa_conn_id = cincopa_conn_id
+
+    @cached_property
+    def hook(self) -> CincopaHook:
+        """The hook, created on first use (never in ``__init__``)."""
+        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+
+def _emit_asset_events(operator: BaseOperator, context: Context, **extra: Any) -> None:
+    # Every Asset outlet gets the new rid in its event's extra, so asset-scheduled DAGs can read it.
+    for outlet in operator.outlets:
+        if isinstance(outlet, Asset):
+            context["outlet_events"][outlet].extra.update(extra)
+
+
+class CincopaUploadFileOperator(_CincopaOperator):
+    """
+    Upload a local or object-storage file to Cincopa, set its metadata, and return its ``rid``.
+
+    Large files go in parallel chunks streamed from ranged reads. On Airflow 3.3+ the upload is
+    crash-safe: the upload URL, its ``unique-id`` and the acknowledged byte ranges are kept in
+    ``task_state_store``, so a retry after a dead worker sends only the missing ranges and
+    finishes the same asset, and a retry after a finished upload returns the existing rid.
+
+    :param source_path: a local path or an object-storage URL (``s3://bucket/key``). (templated)
+    :param gallery_fid: add the asset to this gallery. (templated)
+    :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``). (templated)
+    :param attach_type: e.g. ``thumb``. (templated)
+    :param caption: title. (templated)
+    :param description: short description. (templated)
+    :param long_description: long description. (templated)
+    :param tags: a list or a comma string. (templated)
+    :param reference_id: your own id for the asset. (templated)
+    :param related_link_text: text of the related link. (templated)
+    :param related_link_url: URL of the related link. (templated)
+    :param filename: the name Cincopa shows; default the source's name. (templated)
+    :param chunk_size: bytes per request (default 16 MiB).
+    :param max_parallel_chunks: chunks in flight at once (default 4).
+    :param source_conn_id: the Airflow connection object storage reads ``source_path`` with.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = (
+        "source_path",
+        "gallery_fid",
+        "attach_to_rid",
+        "attach_type",
+        *META_FIELDS,
+        "filename",
+    )
+
+    def __init__(
+        self,
+        *,
+        source_path: str,
+        gallery_fid: str | None = None,
+        attach_to_rid: str | None = None,
+        attach_type: str | None = None,
+        caption: str | None = None,
+        description: str | None = None,
+        long_description: str | None = None,
+        tags: str | list[str] | None = None,
+        reference_id: str | None = None,
+        related_link_text: str | None = None,
+        related_link_url: str | None = None,
+        filename: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_parallel_chunks: int = DEFAULT_PARALLEL_CHUNKS,
+        source_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_path = source_path
+        self.gallery_fid = gallery_fid
+        self.attach_to_rid = attach_to_rid
+        self.attach_type = attach_type
+        self.caption = caption
+        self.description = description
+        self.long_description = long_description
+        self.tags = tags
+        self.reference_id = reference_id
+        self.related_link_text = related_link_text
+        self.related_link_url = related_link_url
+        self.filename = filename
+        self.chunk_size = chunk_size
+        self.max_parallel_chunks = max_parallel_chunks
+        self.source_conn_id = source_conn_id
+
+    def execute(self, context: Context) -> str:
+        """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
+        store = context.get("task_state_store")
+        resume = ResumeState.from_json(store.get(UPLOAD_STATE_KEY)) if store is not None else None
+        if store is None:
+            self.log.info("No task_state_store (Airflow < 3.3): a retry will restart the upload cleanly")
+
+        def save(state: ResumeState) -> None:
+            if store is not None:
+                store.set(UPLOAD_STATE_KEY, state.to_json())
+
+        result = self.hook.upload_file(
+            self.source_path,
+            gallery_fid=self.gallery_fid,
+            attach_to_rid=self.attach_to_rid,
+            attach_type=self.attach_type,
+            filename=self.filename,
+            chunk_size=self.chunk_size,
+            max_parallel_chunks=self.max_parallel_chunks,
+            source_conn_id=self.source_conn_id,
+            resume=resume,
+            on_state=save,
+        )
+        self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
+        meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
+        if meta and not self.attach_to_rid:
+            self.hook.set_meta(result.rid, **meta)
+            self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
+        _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
+        return result.rid
+
+
+class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
+    """
+    Have Cincopa import a file from a URL; return the ``rid`` (or the ``status_id`` without waiting).
+
+    Crash-safe through ``ResumableJobMixin``: the ``status_id`` is kept in ``task_state_store``, so
+    a retry reconnects to the running import instead of starting a duplicate.
+
+    :param source_url: the ``http(s)://`` URL Cincopa downloads. (templated)
+    :param gallery_fid: add the asset to this gallery. (templated)
+    :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``). (templated)
+    :param attach_type: e.g. ``thumb``. (templated)
+    :param wait_for_completion: wait for the asset and return its rid; else return the status_id.
+    :param poll_interval: seconds between two status calls.
+    :param timeout: seconds to wait for the import; None waits as long as the task may run.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param abort_on_timeout: abort the remote import when the wait times out.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("source_url", "gallery_fid", "attach_to_rid", "attach_type")
+    external_id_key = "cincopa_upload_from_url_status_id"
+
+    def __init__(
+        self,
+        *,
+        source_url: str,
+        gallery_fid: str | None = None,
+        attach_to_rid: str | None = None,
+        attach_type: str | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 15.0,
+        timeout: float | None = 3600.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        abort_on_timeout: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if poll_interval <= 0:
+            raise CincopaInputError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        if timeout is not None and timeout <= 0:
+            raise CincopaInputError(f"timeout must be > 0 seconds (or None), got {timeout!r}")
+        self.source_url = source_url
+        self.gallery_fid = gallery_fid
+        self.attach_to_rid = attach_to_rid
+        self.attach_type = attach_type
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = deferrable
+        self.abort_on_timeout = abort_on_timeout
+
+    def execute(self, context: Context) -> str | None:
+        """Start (or reconnect to) the import, then wait for it here or in the triggerer."""
+        return self.execute_resumable(context)
+
+    # -- ResumableJobMixin --------------------------------------------------------------------
+
+    def submit_job(self, context: Context) -> str:
+        """Start the import and return its status_id."""
+        status_id = self.hook.upload_from_url(
+            self.source_url,
+            gallery_fid=self.gallery_fid,
+            attach_to_rid=self.attach_to_rid,
+            attach_type=self.attach_type,
+        )
+        self.log.info("Cincopa import started: status_id %s", status_id)
+        return status_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The normalised state of a stored import: running, done or failed."""
+        return self.hook.get_upload_from_url_status(str(external_id)).state
+
+    def is_job_active(self, status: str) -> bool:
+        """Running imports are reconnected to."""
+        return status == "running"
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Finished imports are not started again."""
+        return status == "done"
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> str | None:
+        """Wait in the worker or defer, or return at once when not waiting."""
+        status_id = str(external_id)
+        if not self.wait_for_completion:
+            return status_id
+        deadline = None if self.timeout is None else time.time() + self.timeout
+        if self.deferrable:
+            self.defer(
+                trigger=CincopaUploadStatusTrigger(
+                    status_id=status_id,
+                    cincopa_conn_id=self.cincopa_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=deadline,
+                ),
+                method_name="execute_complete",
+                timeout=None if self.timeout is None else timedelta(seconds=self.timeout + 60),
+            )
+        while True:
+            status = self.hook.get_upload_from_url_status(status_id)
+            if status.state != "running":
+                self._terminal = status
+                return self.get_job_result(status_id, context)
+            if deadline is not None and time.time() >= deadline:
+                self._time_out(status_id)
+            self.log.info("Import %s: %s%% done", status_id, status.progress)
+            time.sleep(self.poll_interval)
+
+    def get_job_result(self, external_id: Any, context: Context) -> str | None:
+        """The rid of a finished import; a retry after a finished import returns it without importing."""
+        if not self.wait_for_completion:
+            return str(external_id)
+        # The mixin calls this after poll_until_complete on a fresh run: reuse the status polled there.
+        status = getattr(self, "_terminal", None) or self.hook.get_upload_from_url_status(str(external_id))
+        if getattr(self, "_result", None) is None:
+            self._result = self._finish(context, status)
+        return self._result
+
+    # -- results ------------------------------------------------------------------------------
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Turn the trigger's event into the rid or a clear error."""
+        if event["status"] == "success":
+            _emit_asset_events(self, context, rid=event["rid"], status_id=event["status_id"])
+            return str(event["rid"])
+        if event["status"] == "timeout":
+            self._time_out(str(event["status_id"]))
+        raise CincopaUploadFromUrlError(event["message"])
+
+    def _finish(self, context: Context, status: UploadFromUrlStatus) -> str:
+        if status.state == "failed" or not status.rid:
+            raise CincopaUploadFromUrlError(f"Cincopa import {status.status_id} failed: {status.message}")
+        self.log.info("Import %s created asset %s", status.status_id, status.rid)
+        _emit_asset_events(self, context, rid=status.rid, status_id=status.status_id)
+        return status.rid
+
+    def _time_out(self, status_id: str) -> None:
+        if self.abort_on_timeout:
+            self.hook.abort_upload_from_url(status_id)
+            self.log.warning("Aborted Cincopa import %s after %s s", status_id, self.timeout)
+        raise CincopaUploadFromUrlError(
+            f"Cincopa import {status_id} did not finish within {self.timeout} s"
+            + (" and was aborted" if self.abort_on_timeout else "; it may still be running")
+        )
+
+
+class CincopaSetAssetMetaOperator(_CincopaOperator):
+    """
+    Set an asset's metadata in one ``asset.set_meta`` call; returns the rid.
+
+    :param rid: the asset. (templated)
+    :param caption: title. (templated)
+    :param description: short description. (templated)
+    :param long_description: long description. (templated)
+    :param tags: a list or a comma string. (templated)
+    :param reference_id: your own id. (templated)
+    :param related_link_text: text of the related link. (templated)
+    :param related_link_url: URL of the related link. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("rid", *META_FIELDS)
+
+    def __init__(
+        self,
+        *,
+        rid: str,
+        caption: str | None = None,
+        description: str | None = None,
+        long_description: str | None = None,
+        tags: str | list[str] | None = None,
+        reference_id: str | None = None,
+        related_link_text: str | None = None,
+        related_link_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rid = rid
+        self.caption = caption
+        self.description = description
+        self.long_description = long_description
+        self.tags = tags
+        self.reference_id = reference_id
+        self.related_link_text = related_link_text
+        self.related_link_url = related_link_url
+
+    def execute(self, context: Context) -> str:
+        """Call ``asset.set_meta`` with the fields given."""
+        meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
+        self.hook.set_meta(self.rid, **meta)
+        self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), self.rid)
+        return self.rid
+
+
+class CincopaDeleteAssetOperator(_CincopaOperator):
+    """
+    Delete an asset; returns True when deleted, False when already gone and ``missing_ok``.
+
+    :param rid: the asset. (templated)
+    :param missing_ok: succeed when no asset has this rid.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("rid",)
+
+    def __init__(self, *, rid: str, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rid = rid
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> bool:
+        """Call ``asset.delete``."""
+        deleted = self.hook.delete_asset(self.rid, missing_ok=self.missing_ok)
+        self.log.info("Asset %s %s", self.rid, "deleted" if deleted else "was already gone")
+        return deleted
+
+
+class CincopaResyncAssetOperator(_CincopaOperator):
+    """
+    Ask Cincopa to regenerate an asset's missing versions; returns the rid.
+
+    :param rid: the asset. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("rid",)
+
+    def __init__(self, *, rid: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rid = rid
+
+    def execute(self, context: Context) -> str:
+        """Call ``asset.resync``."""
+        self.hook.resync_asset(self.rid)
+        return self.rid
+
+
+class CincopaAbortUploadOperator(_CincopaOperator):
+    """
+    Abort a running ``upload_from_url`` import; returns the status_id.
+
+    :param status_id: the import. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("status_id",)
+
+    def __init__(self, *, status_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.status_id = status_id
+
+    def execute(self, context: Context) -> str:
+        """Call ``asset.upload_from_url_abort``."""
+        self.hook.abort_upload_from_url(self.status_id)
+        return self.status_id
+
+
+class CincopaSetWebhookOperator(_CincopaOperator):
+    """
+    Create or update the webhook for ``hook_url``; returns the hook_url.
+
+    The ``security_key`` is registered with the secrets masker before the task's fields are
+    rendered, so it shows as ``***`` in the UI's rendered template view and in logs.
+
+    :param hook_url: where Cincopa POSTs event JSON. (templated)
+    :param events: ``*``, namespaces (``asset.*``) or events; a list or a comma string. (templated)
+    :param security_key: the key deliveries are signed with. (templated, masked)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("hook_url", "events", "security_key")
+
+    def __init__(
+        self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.hook_url = hook_url
+        self.events = events
+        self.security_key = security_key
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render, then register the key as a secret before the rendered fields are stored."""
+        register_secret(self.security_key)
+        super().render_template_fields(context, jinja_env)
+        register_secret(self.security_key)
+
+    def execute(self, context: Context) -> str:
+        """Call ``webhook.set``."""
+        self.hook.set_webhook(self.hook_url, security_key=self.security_key, events=self.events)
+        self.log.info("Webhook %s set for events %s", self.hook_url, self.events)
+        return self.hook_url
+
+
+class CincopaSetSlackWebhookOperator(_CincopaOperator):
+    """
+    Send Cincopa events to a Slack channel; returns the channel.
+
+    The Slack hook URL is itself a credential: it is masked like a password.
+
+    :param hook_url: the Slack incoming-webhook URL. (templated, masked)
+    :param slack_channel: the channel. (templated)
+    :param events: which events; Cincopa's default is all. (templated)
+    :param slack_username: the sender's name. (templated)
+    :param slack_icon: an emoji or image URL. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("hook_url", "slack_channel", "events", "slack_username", "slack_icon")
+
+    def __init__(
+        self,
+        *,
+        hook_url: str,
+        slack_channel: str,
+        events: str | list[str] | None = None,
+        slack_username: str | None = None,
+        slack_icon: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.hook_url = hook_url
+        self.slack_channel = slack_channel
+        self.events = events
+        self.slack_username = slack_username
+        self.slack_icon = slack_icon
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render, then register the Slack URL as a secret before the rendered fields are stored."""
+        register_secret(self.hook_url)
+        super().render_template_fields(context, jinja_env)
+        register_secret(self.hook_url)
+
+    def execute(self, context: Context) -> str:
+        """Call ``webhook.set_slack``."""
+        self.hook.set_slack_webhook(
+            self.hook_url,
+            slack_channel=self.slack_channel,
+            events=self.events,
+            slack_username=self.slack_username,
+            slack_icon=self.slack_icon,
+        )
+        return self.slack_channel
+
+
+class CincopaDeleteWebhookOperator(_CincopaOperator):
+    """
+    Delete the webhook for ``hook_url``; returns True when deleted, False when already gone.
+
+    :param hook_url: the webhook's URL. (templated)
+    :param missing_ok: succeed when there is no such webhook.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    """
+
+    template_fields: Sequence[str] = ("hook_url",)
+
+    def __init__(self, *, hook_url: str, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hook_url = hook_url
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> bool:
+        """Call ``webhook.delete``."""
+        return self.hook.delete_webhook(self.hook_url, missing_ok=self.missing_ok)

@@ -1,0 +1,92 @@
+"""Sensor that waits for an ``asset.upload_from_url`` import to create its asset."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+from airflow_provider_cincopa.exceptions import CincopaUploadFromUrlError
+from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class CincopaUploadStatusSensor(BaseSensorOperator):
+    """
+    Wait until Cincopa's import ``status_id`` is done and push the new asset's ``rid`` as XCom.
+
+    Works in ``poke`` and ``reschedule`` mode and, with ``deferrable=True``, in the triggerer.
+    A failed or aborted import fails the task at once, with Cincopa's reason.
+
+    .. seealso:: :class:`~airflow_provider_cincopa.operators.cincopa.CincopaUploadFromUrlOperator`
+
+    :param status_id: the id ``asset.upload_from_url`` returned. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("status_id",)
+    ui_color = "#e8f0fb"
+
+    def __init__(
+        self,
+        *,
+        status_id: str,
+        cincopa_conn_id: str = CincopaHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.status_id = status_id
+        self.cincopa_conn_id = cincopa_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> CincopaHook:
+        """The hook, created on first use (never in ``__init__``)."""
+        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One status call: done gives the rid, failed raises, anything else pokes again."""
+        status = self.hook.get_upload_from_url_status(str(self.status_id))
+        if status.state == "failed":
+            raise CincopaUploadFromUrlError(f"Cincopa import {self.status_id} failed: {status.message}")
+        if status.state == "done":
+            self.log.info("Import %s created asset %s", self.status_id, status.rid)
+            return PokeReturnValue(is_done=True, xcom_value=status.rid)
+        self.log.info("Import %s: %s%% done", self.status_id, status.progress)
+        return False
+
+    def execute(self, context: Context) -> Any:
+        """Poke or reschedule as usual; when deferrable, poke once and then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue):
+            return first.xcom_value
+        self.defer(
+            trigger=CincopaUploadStatusTrigger(
+                status_id=str(self.status_id),
+                cincopa_conn_id=self.cincopa_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Turn the trigger's event into the rid, a failure, or a sensor timeout."""
+        if event["status"] == "success":
+            return str(event["rid"])
+        if event["status"] == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        raise CincopaUploadFromUrlError(event["message"])

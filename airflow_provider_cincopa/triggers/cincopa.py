@@ -1,0 +1,98 @@
+"""Trigger that waits for an ``asset.upload_from_url`` import in the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_cincopa.exceptions import CincopaError
+from airflow_provider_cincopa.hooks._transport import TransientError
+from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.redaction import redact
+
+#: Consecutive network failures tolerated before the trigger gives up with an error event.
+MAX_TRANSIENT_FAILURES = 10
+
+
+class CincopaUploadStatusTrigger(BaseTrigger):
+    """
+    Poll ``asset.upload_from_url_get_status`` with httpx until the import is done, failed or late.
+
+    Serialises only ids, the connection id and times: the token is read from the connection in
+    the triggerer. Yields exactly one event ``{"status", "message", "status_id", "rid"}`` where
+    ``status`` is ``success``, ``failed``, ``timeout`` or ``error``.
+
+    :param status_id: the import to wait for.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    :param poll_interval: seconds between two status calls.
+    :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_id: str,
+        cincopa_conn_id: str = CincopaHook.default_conn_name,
+        poll_interval: float = 15.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.status_id = status_id
+        self.cincopa_conn_id = cincopa_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: ids, connection id and times only."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "status_id": self.status_id,
+                "cincopa_conn_id": self.cincopa_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until a terminal state or ``end_time``, then yield one event."""
+        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        failures = 0
+        while True:
+            try:
+                status = await hook.aget_upload_from_url_status(self.status_id)
+                failures = 0
+            except TransientError as exc:
+                failures += 1
+                if failures > MAX_TRANSIENT_FAILURES:
+                    yield self._event("error", f"Cincopa could not be reached {failures} times in a row: {exc}")
+                    return
+                self.log.warning("Status call for import %s failed, will retry: %s", self.status_id, exc)
+            except CincopaError as exc:
+                yield self._event("error", str(exc))
+                return
+            except Exception as exc:  # the event must still come, and without secrets
+                yield self._event("error", f"{type(exc).__name__}: {redact(exc)}")
+                return
+            else:
+                if status.state == "done":
+                    yield self._event("success", f"Import {self.status_id} created asset {status.rid}", status.rid)
+                    return
+                if status.state == "failed":
+                    yield self._event("failed", f"Cincopa import {self.status_id} failed: {redact(status.message)}")
+                    return
+                self.log.info(
+                    "Import %s still running: %s%% (%s of %s bytes)",
+                    self.status_id, status.progress, status.bytes_done, status.total_bytes,
+                )
+            if self.end_time is not None and time.time() >= self.end_time:
+                yield self._event("timeout", f"Import {self.status_id} did not finish before the timeout")
+                return
+            await asyncio.sleep(self.poll_interval)
+
+    def _event(self, status: str, message: str, rid: str | None = None) -> TriggerEvent:
+        return TriggerEvent({"status": status, "message": message, "status_id": self.status_id, "rid": rid})

@@ -1,0 +1,93 @@
+"""Typed answers the hook returns instead of raw responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+UploadState = Literal["running", "done", "failed"]
+
+# Only ``inprogress`` has been seen on the wire; the rest are the wire-protocol page's guess at
+# what a finished or failed import says. ``resid`` being set is the stronger signal of success.
+_DONE_STATUSES = frozenset({"ready", "done", "complete", "completed", "success"})
+_FAILED_STATUSES = frozenset({"failed", "error", "aborted"})
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """
+    What the upload host created.
+
+    :param rid: the new asset's rid (12 characters), or the parent's for an attached file.
+    :param id: the asset's numeric id.
+    :param filename: the file name sent in ``X-File-Name``.
+    :param size: bytes uploaded.
+    """
+
+    rid: str
+    id: int
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadFromUrlStatus:
+    """
+    Normalised answer of ``asset.upload_from_url_get_status``.
+
+    :param status_id: the import's id.
+    :param state: ``running``, ``done`` or ``failed``.
+    :param rid: the new asset's rid once done, else None.
+    :param progress: percent done, or None while unknown.
+    :param bytes_done: bytes downloaded so far, or None while unknown.
+    :param total_bytes: size of the source, or None while unknown.
+    :param message: Cincopa's reason when failed (or its raw status).
+    :param raw: the answer as Cincopa sent it.
+    """
+
+    status_id: str
+    state: UploadState
+    rid: str | None = None
+    progress: float | None = None
+    bytes_done: int | None = None
+    total_bytes: int | None = None
+    message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_answer(cls, status_id: str, answer: dict[str, Any]) -> UploadFromUrlStatus:
+        """Build the status from a ``success: true`` answer of the status call."""
+        status = str(answer.get("status") or "").strip().lower()
+        rid = str(answer.get("resid") or "").strip() or None
+        state: UploadState
+        if status in _FAILED_STATUSES:
+            state = "failed"
+        elif rid or status in _DONE_STATUSES:
+            state = "done"
+        else:
+            state = "running"
+        message = str(answer.get("message") or answer.get("error") or answer.get("debug") or status)
+        return cls(
+            status_id=status_id,
+            state=state,
+            rid=rid,
+            progress=_number(answer.get("progress"), float),
+            bytes_done=_number(answer.get("progress_bytes"), int),
+            total_bytes=_number(answer.get("file_size_bytes"), int),
+            message=message,
+            raw=answer,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the import is done or failed."""
+        return self.state != "running"
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    # Cincopa sends numbers as strings and "-1" while a value is unknown.
+    try:
+        number = kind(float(value))
+    except (TypeError, ValueError):
+        return None
+    return None if number < 0 else number

@@ -1,0 +1,116 @@
+"""
+Test set-up: a private Airflow home with its SQLite database, and the emulator on loopback.
+
+Airflow reads its configuration when first imported, so the environment is set here, before any
+test module imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+AIRFLOW_HOME = Path(os.environ.get("CINCOPA_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="cincopa-airflow-"))
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+DAGS_FOLDER.mkdir(parents=True, exist_ok=True)
+os.environ.update(
+    AIRFLOW_HOME=str(AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+    AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(AIRFLOW_HOME / "logs"),
+)
+
+#: A token that is easy to search for: the leak tests look for it everywhere.
+TOKEN = "LEAKCANARY" + secrets.token_hex(12)
+
+from airflow_provider_cincopa.emulator.testing import EmulatorProcess  # noqa: E402
+from tests.support import Emulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Create Airflow's SQLite metadata database once per test session."""
+    from airflow.utils import db
+
+    db.initdb()
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def emulator_process() -> Iterator[EmulatorProcess]:
+    """One emulator subprocess for the whole session (the CLI, exactly as users start it)."""
+    with EmulatorProcess(token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token",
+                                                 "READONLYTOKEN123=ping|asset.list"]) as proc:
+        yield proc
+
+
+@pytest.fixture
+def emulator(emulator_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """A clean emulator, and the ``cincopa_default`` connection pointing at it (JSON env form)."""
+    emu = Emulator(emulator_process.base_url, TOKEN)
+    emu.reset()
+    monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_DEFAULT", emu.connection_json())
+    yield emu
+    emu.clear_faults()
+
+
+@pytest.fixture
+def hook(emulator: Emulator) -> Iterator[object]:
+    """A hook on ``cincopa_default`` with retries fast enough for tests."""
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    h = CincopaHook()
+    yield h
+    h.close()
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
+    """Define an Airflow connection through its environment variable (JSON form)."""
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "cincopa", **fields}))
+
+
+class MediaServer:
+    """A tiny HTTP server on loopback that serves in-memory files, as a CMS or CDN would."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        files = self.files = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, name: str, body: bytes) -> str:
+        self.files[name] = body
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture(scope="session")
+def media_server() -> Iterator[MediaServer]:
+    """Source files for ``upload_from_url``."""
+    server = MediaServer()
+    yield server
+    server.server.shutdown()

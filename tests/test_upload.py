@@ -1,0 +1,238 @@
+"""Uploads through the hook to the emulator's upload host: bytes, headers, parallelism, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadError
+from airflow_provider_cincopa.hooks.upload import ResumeState
+from tests.support import make_file
+
+MiB = 1024 * 1024
+RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+def upload_requests(emulator) -> list[dict]:
+    return emulator.requests("/upload/")
+
+
+def test_small_file_goes_in_one_request_with_vendor_headers(hook, emulator, tmp_path):
+    path = tmp_path / "my clip é.mp4"
+    digest = make_file(path, 1000)
+    result = hook.upload_file(str(path))
+    [request] = upload_requests(emulator)
+    headers = request["headers"]
+    assert request["method"] == "POST"
+    assert headers["content-range"] == "bytes 0-1000/1000", "END is exclusive, as Cincopa's uploader sends it"
+    assert headers["content-length"] == "1000" and request["body_length"] == 1000
+    assert unquote(headers["x-file-name"]) == "my clip é.mp4"
+    assert headers["unique-id"]
+    assert "api_token" not in request["query"], "the upload URL authenticates with its own hash"
+    [asset] = emulator.assets()
+    assert (asset["rid"], asset["sha256"], asset["size"]) == (result.rid, digest, 1000)
+    assert (result.filename, result.size, result.id) == ("my clip é.mp4", 1000, int(asset["id"]))
+
+
+def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
+    path = tmp_path / "big.mp4"
+    size = 5 * MiB + 123
+    digest = make_file(path, size)
+    seen = []
+    result = hook.upload_file(
+        str(path), chunk_size=MiB, max_parallel_chunks=4, progress_callback=lambda d, t: seen.append((d, t))
+    )
+    requests = upload_requests(emulator)
+    ranges = sorted(tuple(map(int, RANGE.match(r["headers"]["content-range"]).groups())) for r in requests)
+    assert ranges == [(i * MiB, min((i + 1) * MiB, size), size) for i in range(6)]
+    assert {r["headers"]["unique-id"] for r in requests} == {requests[0]["headers"]["unique-id"]}
+    assert all(r["body_length"] == int(r["headers"]["content-length"]) for r in requests)
+    [asset] = emulator.assets()
+    assert asset["sha256"] == digest and asset["rid"] == result.rid
+    assert seen[-1] == (size, size) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_two_uploads_of_same_name_get_distinct_unique_ids(hook, emulator, tmp_path):
+    path = tmp_path / "same.mp4"
+    make_file(path, 100)
+    a, b = hook.upload_file(str(path)), hook.upload_file(str(path))
+    assert a.rid != b.rid
+    assert len({r["headers"]["unique-id"] for r in upload_requests(emulator)}) == 2
+
+
+def test_gallery_and_attach_targets(hook, emulator, tmp_path):
+    video, thumb = tmp_path / "v.mp4", tmp_path / "t.jpg"
+    make_file(video, 300)
+    make_file(thumb, 50, seed=2)
+    rid = hook.upload_file(str(video), gallery_fid="GALLERY00001").rid
+    attached = hook.upload_file(str(thumb), attach_to_rid=rid, attach_type="thumb")
+    assert attached.rid == rid
+    [asset] = emulator.assets()
+    assert asset["gallery"] == "GALLERY00001" or "GALLERY00001" in json.dumps(asset)
+    assert "thumb" in json.dumps(asset["attachments"])
+
+
+def test_object_storage_sources(hook, emulator, tmp_path):
+    from airflow.sdk import ObjectStoragePath
+
+    path = tmp_path / "remote.mp4"
+    digest = make_file(path, 3 * MiB + 7)
+    by_url = hook.upload_file(f"file://{path}", chunk_size=MiB)
+    memory = ObjectStoragePath("memory://bucket/in-memory.mp4")
+    memory.parent.mkdir(parents=True, exist_ok=True)
+    memory.write_bytes(path.read_bytes())
+    by_path = hook.upload_file(memory, chunk_size=MiB)
+    assets = {a["rid"]: a for a in emulator.assets()}
+    assert assets[by_url.rid]["sha256"] == digest == assets[by_path.rid]["sha256"]
+    assert assets[by_path.rid]["filename"] == "in-memory.mp4"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("/no/such/file.mp4", "does not exist"),
+        ("", "empty"),
+        ("nosuchproto://bucket/x.mp4", "Unsupported or malformed source"),
+        ("file:///no/such/remote.mp4", "does not exist"),
+    ],
+)
+def test_bad_sources_fail_before_any_request(hook, emulator, source, message):
+    with pytest.raises(CincopaInputError, match=message):
+        hook.upload_file(source)
+    assert emulator.requests("/v2/asset.get_upload_url") == [] and upload_requests(emulator) == []
+
+
+def test_empty_file_directory_and_bad_parameters(hook, emulator, tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(CincopaInputError, match=r"empty \(0 bytes\)"):
+        hook.upload_file(str(empty))
+    with pytest.raises(CincopaInputError, match="directory"):
+        hook.upload_file(str(tmp_path))
+    ok = tmp_path / "ok.mp4"
+    ok.write_bytes(b"x")
+    with pytest.raises(CincopaInputError, match="chunk_size"):
+        hook.upload_file(str(ok), chunk_size=0)
+    with pytest.raises(CincopaInputError, match="max_parallel_chunks"):
+        hook.upload_file(str(ok), max_parallel_chunks=0)
+    assert upload_requests(emulator) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(hook, tmp_path):
+    path = tmp_path / "locked.mp4"
+    path.write_bytes(b"x")
+    path.chmod(0)
+    with pytest.raises(CincopaInputError, match="cannot be read"):
+        hook.upload_file(str(path))
+
+
+def test_refusal_stops_the_upload_at_once(hook, emulator, tmp_path):
+    path = tmp_path / "quota.mp4"
+    make_file(path, 8 * MiB)
+    emulator.faults(max_assets=0)
+    # The emulator refuses only the completing chunk; force it to come first by a single request.
+    with pytest.raises(CincopaUploadError, match="out of assets quota"):
+        hook.upload_file(str(path))
+    assert len(upload_requests(emulator)) == 1, "a refusal is never retried"
+    assert emulator.assets() == []
+
+
+def test_resume_sends_only_missing_ranges_out_of_order(hook, emulator, tmp_path):
+    path = tmp_path / "resume.mp4"
+    size = 6 * MiB
+    digest = make_file(path, size)
+    url = hook.get_upload_url()
+    # A previous try had ranges 1 and 3..4 acknowledged before its worker died.
+    first = ResumeState(upload_url=url, unique_id="resume-test-1", filename="resume.mp4", size=size)
+    data = path.read_bytes()
+    for start, end in ((MiB, 2 * MiB), (3 * MiB, 5 * MiB)):
+        headers = {"X-File-Name": "resume.mp4", "Content-Range": f"bytes {start}-{end}/{size}",
+                   "unique-id": first.unique_id}
+        assert "chunk done" in httpx.post(url, content=data[start:end], headers=headers, timeout=30).text
+        first.add_done(start, end)
+    sent_before = len(upload_requests(emulator))
+    states = []
+    result = hook.upload_file(str(path), chunk_size=MiB, resume=first, on_state=lambda s: states.append(s.to_json()))
+    resent = upload_requests(emulator)[sent_before:]
+    ranges = sorted(RANGE.match(r["headers"]["content-range"]).group(1, 2) for r in resent)
+    assert ranges == [("0", str(MiB)), (str(2 * MiB), str(3 * MiB)), (str(5 * MiB), str(size))]
+    [asset] = emulator.assets()
+    assert asset["sha256"] == digest and asset["rid"] == result.rid
+    assert states[-1]["rid"] == result.rid and states[-1]["done"] == [[0, size]]
+    # A try after the upload finished returns the rid without sending anything.
+    again = hook.upload_file(str(path), resume=ResumeState.from_json(states[-1]))
+    assert again.rid == result.rid and len(upload_requests(emulator)) == sent_before + len(resent)
+
+
+def test_file_changing_size_during_upload_is_reported(hook, emulator, tmp_path):
+    path = tmp_path / "growing.mp4"
+    make_file(path, 2 * MiB)
+
+    def grow(done: int, total: int) -> None:
+        with open(path, "ab") as f:
+            f.write(b"more")
+
+    with pytest.raises(CincopaInputError, match="changed size during upload"):
+        hook.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1, progress_callback=grow)
+
+
+def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_path):
+    """SIGKILL a real uploading process mid-file, resume from its saved state in a new one."""
+    path = tmp_path / "killed.mp4"
+    size = 24 * MiB
+    digest = make_file(path, size)
+    state_file = tmp_path / "state.json"
+    script = textwrap.dedent(
+        f"""
+        import json, os, sys, time
+        from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+        from airflow_provider_cincopa.hooks.upload import ResumeState
+        state_file = {str(state_file)!r}
+        resume = ResumeState.from_json(json.load(open(state_file))) if os.path.exists(state_file) else None
+        def save(state):
+            tmp = state_file + ".tmp"
+            json.dump(state.to_json(), open(tmp, "w"))
+            os.replace(tmp, state_file)
+            if sys.argv[1] == "slow":
+                time.sleep(0.3)
+        result = CincopaHook().upload_file({str(path)!r}, chunk_size=1024 * 1024, max_parallel_chunks=2,
+                                           resume=resume, on_state=save)
+        print("RID", result.rid)
+        """
+    )
+    env = {**os.environ}
+    proc = subprocess.Popen([sys.executable, "-c", script, "slow"], env=env, stdout=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if state_file.exists() and len(json.loads(state_file.read_text())["done"] or []) and \
+                sum(e - s for s, e in json.loads(state_file.read_text())["done"]) >= 6 * MiB:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    saved = ResumeState.from_json(json.loads(state_file.read_text()))
+    assert 0 < saved.bytes_done < size and emulator.assets() == []
+    sent_before = sum(r["body_length"] for r in upload_requests(emulator))
+
+    out = subprocess.run([sys.executable, "-c", script, "fast"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    [asset] = emulator.assets()
+    assert asset["sha256"] == digest and f"RID {asset['rid']}" in out.stdout
+    total_sent = sum(r["body_length"] for r in upload_requests(emulator))
+    # The retry sends exactly the ranges the state lacks, and the only bytes sent twice are
+    # those of the 2 chunks in flight when the process died.
+    assert total_sent - sent_before == size - saved.bytes_done
+    assert total_sent - size <= 2 * MiB
