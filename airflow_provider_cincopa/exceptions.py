@@ -17,13 +17,14 @@ class CincopaError(AirflowException):
 
     :param message: what went wrong, already redacted.
     :param method: the Cincopa API method (``asset.list``) or ``upload`` for the upload host.
-    :param status_code: the HTTP status, when there was an answer.
+    :param status_code: the HTTP status, when there was an answer (kept as ``http_status``:
+        ``AirflowException.status_code`` means something else).
     """
 
     def __init__(self, message: str, *, method: str | None = None, status_code: int | None = None) -> None:
         super().__init__(message)
         self.method = method
-        self.status_code = status_code
+        self.http_status = status_code
 
 
 class CincopaInputError(CincopaError, ValueError):

@@ -13,6 +13,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ os.environ.update(
 #: A token that is easy to search for: the leak tests look for it everywhere.
 TOKEN = "LEAKCANARY" + secrets.token_hex(12)
 
-from airflow_provider_cincopa.emulator.testing import EmulatorProcess  # noqa: E402
+
 from tests.support import Emulator  # noqa: E402
 
 
@@ -44,15 +45,18 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def emulator_process() -> Iterator[EmulatorProcess]:
+def emulator_process() -> Iterator[object]:
     """One emulator subprocess for the whole session (the CLI, exactly as users start it)."""
-    with EmulatorProcess(token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token",
-                                                 "READONLYTOKEN123=ping|asset.list"]) as proc:
+    from airflow_provider_cincopa.emulator.testing import EmulatorProcess
+
+    with EmulatorProcess(
+        token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token", "READONLYTOKEN123=ping|asset.list"]
+    ) as proc:
         yield proc
 
 
 @pytest.fixture
-def emulator(emulator_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+def emulator(emulator_process: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """A clean emulator, and the ``cincopa_default`` connection pointing at it (JSON env form)."""
     emu = Emulator(emulator_process.base_url, TOKEN)
     emu.reset()

@@ -92,8 +92,9 @@ def xcom(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
     with create_session() as session:
         row = (
             session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value",
-                       map_index=map_index)
+            .filter_by(
+                dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value", map_index=map_index
+            )
             .one()
         )
         return json.loads(row.value) if isinstance(row.value, str) else row.value

@@ -46,13 +46,21 @@ def test_ping_sends_token_in_query_only_with_user_agent(hook, emulator):
 @pytest.mark.parametrize(
     ("call", "method", "http_method", "params"),
     [
-        (lambda h, rid: h.set_meta(rid, caption="C", tags=["a", "b"]), "asset.set_meta", "POST",
-         {"caption": "C", "tags": "a,b"}),
+        (
+            lambda h, rid: h.set_meta(rid, caption="C", tags=["a", "b"]),
+            "asset.set_meta",
+            "POST",
+            {"caption": "C", "tags": "a,b"},
+        ),
         (lambda h, rid: h.resync_asset(rid), "asset.resync", "POST", {}),
         (lambda h, rid: list(h.list_assets(rid=rid)), "asset.list", "GET", {"page": "1"}),
         (lambda h, rid: h.get_tags(), "asset.get_tags", "GET", {}),
-        (lambda h, rid: h.set_webhook("http://127.0.0.1:9/h", security_key="k" * 8, events=["asset.*"]),
-         "webhook.set", "POST", {"hook_url": "http://127.0.0.1:9/h", "events": "asset.*"}),
+        (
+            lambda h, rid: h.set_webhook("http://127.0.0.1:9/h", security_key="k" * 8, events=["asset.*"]),
+            "webhook.set",
+            "POST",
+            {"hook_url": "http://127.0.0.1:9/h", "events": "asset.*"},
+        ),
         (lambda h, rid: h.list_webhooks(), "webhook.list", "GET", {}),
         (lambda h, rid: h.delete_asset(rid), "asset.delete", "POST", {}),
     ],
@@ -88,9 +96,7 @@ def test_connection_test_with_wrong_token_fails_clearly(emulator, monkeypatch):
 def test_uri_form_connection_with_encoded_host(emulator, monkeypatch):
     from urllib.parse import quote
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CINCOPA_URI", f"cincopa://:{TOKEN}@{quote(emulator.base_url, safe='')}?timeout=5"
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_URI", f"cincopa://:{TOKEN}@{quote(emulator.base_url, safe='')}?timeout=5")
     hook = CincopaHook("cincopa_uri")
     assert hook.settings.base_url == emulator.base_url
     assert hook.settings.timeout == 5
@@ -143,7 +149,7 @@ def test_token_without_permission_gets_auth_error(emulator, monkeypatch):
     set_connection(monkeypatch, "cincopa_ro", password="READONLYTOKEN123", host=emulator.base_url)
     with pytest.raises(CincopaAuthError, match="permission") as err:
         CincopaHook("cincopa_ro").delete_asset("AAAAAAAAAAAA")
-    assert err.value.status_code == 403 and err.value.method == "asset.delete"
+    assert err.value.http_status == 403 and err.value.method == "asset.delete"
     assert "READONLYTOKEN123" not in str(err.value)
 
 
@@ -173,8 +179,16 @@ def test_list_assets_filters(hook, tmp_path):
 
 def test_get_asset_set_meta_and_tags(hook, tmp_path):
     rid = upload(hook, tmp_path)
-    hook.set_meta(rid, caption="Cap", description="D", long_description="LD", related_link_text="T",
-                  related_link_url="https://example.com", reference_id="R1", tags=["x", "y"])
+    hook.set_meta(
+        rid,
+        caption="Cap",
+        description="D",
+        long_description="LD",
+        related_link_text="T",
+        related_link_url="https://example.com",
+        reference_id="R1",
+        tags=["x", "y"],
+    )
     asset = hook.get_asset(rid)
     assert (asset["caption"], asset["reference_id"], asset["tags"]) == ("Cap", "R1", "x,y")
     assert hook.get_tags() == {"x": 1, "y": 1}
@@ -187,7 +201,7 @@ def test_set_meta_rejects_unknown_field_before_sending(hook, emulator):
 
 
 def test_unknown_rid_is_an_api_error_naming_it(hook):
-    with pytest.raises(CincopaApiError, match="asset.set_meta") as err:
+    with pytest.raises(CincopaApiError, match=r"asset\.set_meta") as err:
         hook.set_meta("NOSUCHRID123", caption="x")
     assert "not found" in str(err.value)
     with pytest.raises(CincopaApiError, match="NOSUCHRID123"):
@@ -311,18 +325,38 @@ def test_webhooks(hook, emulator):
 
 def test_http_error_status_is_not_retried_and_names_method(hook, emulator):
     emulator.faults(fail=[{"path_prefix": "/v2/ping", "nth": 1, "status": 404, "times": 1}])
-    with pytest.raises(CincopaHttpError, match="ping.*404") as err:
+    with pytest.raises(CincopaHttpError, match=r"ping.*404") as err:
         hook.ping()
-    assert err.value.status_code == 404
+    assert err.value.http_status == 404
     assert len(emulator.requests("/v2/ping")) == 1
 
 
 def test_malformed_answer_is_a_response_error(hook, emulator):
-    emulator.faults(malformed=[{"path_prefix": "/v2/ping", "nth": 1, "body": "<html>oops</html>",
-                                "status": 200, "content_type": "text/html", "times": 99}])
+    emulator.faults(
+        malformed=[
+            {
+                "path_prefix": "/v2/ping",
+                "nth": 1,
+                "body": "<html>oops</html>",
+                "status": 200,
+                "content_type": "text/html",
+                "times": 99,
+            }
+        ]
+    )
     with pytest.raises(CincopaResponseError, match="not a JSON object"):
         hook.ping()
-    emulator.faults(malformed=[{"path_prefix": "/v2/ping", "nth": 1, "body": '{"ok": 1}', "status": 200,
-                                "content_type": "application/json", "times": 99}])
+    emulator.faults(
+        malformed=[
+            {
+                "path_prefix": "/v2/ping",
+                "nth": 1,
+                "body": '{"ok": 1}',
+                "status": 200,
+                "content_type": "application/json",
+                "times": 99,
+            }
+        ]
+    )
     with pytest.raises(CincopaResponseError, match="no 'success'"):
         hook.ping()

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 
-import airflow
 from airflow_provider_cincopa import __version__, get_provider_info
 from tests.conftest import TOKEN
 
@@ -50,8 +50,10 @@ def test_providers_manager_builds_the_connection_form():
 
     manager = ProvidersManager()
     assert "airflow-provider-cincopa" in manager.providers
-    hook_info = manager.hooks["cincopa"]
-    assert hook_info is not None and hook_info.hook_name == "Cincopa"
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    hook_info = ProvidersManagerTaskRuntime().hooks["cincopa"]
+    assert hook_info is not None and hook_info.hook_name == "Cincopa" and hook_info.connection_testable
     behaviour = manager.field_behaviours["cincopa"]
     assert {"schema", "port", "login"} <= set(behaviour["hidden_fields"])
     assert behaviour["relabeling"] == {"password": "API token", "host": "API base URL"}

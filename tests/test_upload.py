@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -158,8 +157,11 @@ def test_resume_sends_only_missing_ranges_out_of_order(hook, emulator, tmp_path)
     first = ResumeState(upload_url=url, unique_id="resume-test-1", filename="resume.mp4", size=size)
     data = path.read_bytes()
     for start, end in ((MiB, 2 * MiB), (3 * MiB, 5 * MiB)):
-        headers = {"X-File-Name": "resume.mp4", "Content-Range": f"bytes {start}-{end}/{size}",
-                   "unique-id": first.unique_id}
+        headers = {
+            "X-File-Name": "resume.mp4",
+            "Content-Range": f"bytes {start}-{end}/{size}",
+            "unique-id": first.unique_id,
+        }
         assert "chunk done" in httpx.post(url, content=data[start:end], headers=headers, timeout=30).text
         first.add_done(start, end)
     sent_before = len(upload_requests(emulator))
@@ -216,8 +218,11 @@ def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_pat
     proc = subprocess.Popen([sys.executable, "-c", script, "slow"], env=env, stdout=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if state_file.exists() and len(json.loads(state_file.read_text())["done"] or []) and \
-                sum(e - s for s, e in json.loads(state_file.read_text())["done"]) >= 6 * MiB:
+        if (
+            state_file.exists()
+            and len(json.loads(state_file.read_text())["done"] or [])
+            and sum(e - s for s, e in json.loads(state_file.read_text())["done"]) >= 6 * MiB
+        ):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -236,3 +241,28 @@ def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_pat
     # those of the 2 chunks in flight when the process died.
     assert total_sent - sent_before == size - saved.bytes_done
     assert total_sent - size <= 2 * MiB
+
+
+def test_memory_stays_bounded_whatever_the_chunk_size(emulator, tmp_path):
+    """Chunks are streamed from 1 MiB reads: memory does not grow with chunk size or file size."""
+    path = tmp_path / "large.mp4"
+    make_file(path, 160 * MiB)
+    script = textwrap.dedent(
+        f"""
+        import json, resource
+        from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+        hook = CincopaHook()
+        hook.ping()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hook.upload_file({str(path)!r}, chunk_size={32 * MiB}, max_parallel_chunks=4)
+        print(json.dumps([before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before_kib, peak_kib = json.loads(out.stdout.strip().splitlines()[-1])
+    growth_mib = (peak_kib - before_kib) / 1024
+    # A client holding its chunks would need 4 x 32 MiB = 128 MiB more; streaming needs a few.
+    assert growth_mib < 32, f"peak RSS grew by {growth_mib:.1f} MiB while uploading"
+    [asset] = emulator.assets()
+    assert asset["size"] == 160 * MiB

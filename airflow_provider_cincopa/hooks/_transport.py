@@ -87,15 +87,11 @@ def base_url_from(host: str | None, port: int | None, schema: str | None, scheme
         url = f"{scheme or 'https'}://{netloc}/{(schema or 'v2').strip('/')}"
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CincopaResponseError(
-            f"The cincopa connection's API base URL {redact(url)!r} is not an http(s) URL"
-        )
+        raise CincopaResponseError(f"The cincopa connection's API base URL {redact(url)!r} is not an http(s) URL")
     return url if url.endswith("/") else url + "/"
 
 
-def parse_api_answer(
-    method: str, status_code: int, text: str, retry_after: str | None = None
-) -> dict[str, Any]:
+def parse_api_answer(method: str, status_code: int, text: str, retry_after: str | None = None) -> dict[str, Any]:
     """
     Turn one HTTP answer of ``method`` into its JSON object, or raise the matching error.
 

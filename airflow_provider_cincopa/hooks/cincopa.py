@@ -122,12 +122,13 @@ class CincopaHook(BaseHook):
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
             wait=BackoffWithRetryAfter(),
             retry=retry_if_exception(lambda exc: is_retryable(exc, idempotent=idempotent)),
-            before_sleep=self._log_retry,
+            before_sleep=self.log_retry,
             reraise=True,
         )
 
-    def _log_retry(self, retry_state: Any) -> None:
-        exc = retry_state.outcome.exception()
+    def log_retry(self, retry_state: Any) -> None:
+        """Tenacity ``before_sleep`` hook: one redacted warning per retry."""
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
         self.log.warning(
             "Retrying after attempt %d failed: %s", retry_state.attempt_number, redact(exc) if exc else "?"
         )
@@ -172,9 +173,7 @@ class CincopaHook(BaseHook):
                 method=method,
                 request_sent=_request_may_have_been_sent(exc),
             ) from None
-        return parse_api_answer(
-            method, response.status_code, response.text, response.headers.get("Retry-After")
-        )
+        return parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
 
     # -- general ------------------------------------------------------------------------------
 
@@ -248,9 +247,7 @@ class CincopaHook(BaseHook):
             answer = self.call("asset.list", {**params, "page": page})
             items, paging = answer.get("items"), answer.get("items_data") or {}
             if not isinstance(items, list):
-                raise CincopaResponseError(
-                    "Cincopa's answer to asset.list has no 'items' list", method="asset.list"
-                )
+                raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
             yield from items
             pages = int(paging.get("pages_count") or 1)
             if page >= pages or not items:
@@ -288,9 +285,7 @@ class CincopaHook(BaseHook):
         if "tags" in values:
             values["tags"] = _comma(values["tags"])
         if not values:
-            raise CincopaInputError(
-                f"Nothing to set on asset {rid!r}: pass at least one of {list(META_FIELDS)}"
-            )
+            raise CincopaInputError(f"Nothing to set on asset {rid!r}: pass at least one of {list(META_FIELDS)}")
         return self.call("asset.set_meta", {"rid": _required(rid, "rid"), **values}, http_method="POST")
 
     def resync_asset(self, rid: str) -> dict[str, Any]:
@@ -399,9 +394,7 @@ class CincopaHook(BaseHook):
             progress_callback=progress_callback,
         )
         return upload.run(
-            lambda: self.get_upload_url(
-                gallery_fid=gallery_fid, attach_to_rid=attach_to_rid, attach_type=attach_type
-            ),
+            lambda: self.get_upload_url(gallery_fid=gallery_fid, attach_to_rid=attach_to_rid, attach_type=attach_type),
             resume=resume,
             on_state=on_state,
         )
@@ -445,9 +438,7 @@ class CincopaHook(BaseHook):
 
     def get_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
         """Poll an import (``asset.upload_from_url_get_status``), normalised to running/done/failed."""
-        answer = self.call(
-            "asset.upload_from_url_get_status", {"status_id": _required(status_id, "status_id")}
-        )
+        answer = self.call("asset.upload_from_url_get_status", {"status_id": _required(status_id, "status_id")})
         return UploadFromUrlStatus.from_answer(status_id, answer)
 
     async def aget_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
@@ -456,17 +447,11 @@ class CincopaHook(BaseHook):
         settings = self._settings_from(await self.aget_connection(self.cincopa_conn_id))
         query = {"api_token": settings.token, "status_id": _required(status_id, "status_id")}
         try:
-            async with httpx.AsyncClient(
-                headers={"User-Agent": USER_AGENT}, timeout=settings.timeout
-            ) as client:
+            async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=settings.timeout) as client:
                 response = await client.get(f"{settings.base_url}{method}.json", params=query)
         except httpx.HTTPError as exc:
-            raise TransientError(
-                f"Could not reach Cincopa for {method}: {describe(exc)}", method=method
-            ) from None
-        answer = parse_api_answer(
-            method, response.status_code, response.text, response.headers.get("Retry-After")
-        )
+            raise TransientError(f"Could not reach Cincopa for {method}: {describe(exc)}", method=method) from None
+        answer = parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
         return UploadFromUrlStatus.from_answer(status_id, answer)
 
     def abort_upload_from_url(self, status_id: str) -> dict[str, Any]:
@@ -487,9 +472,7 @@ class CincopaHook(BaseHook):
         _check_positive(ttl, "ttl")
         return self._secret_field("upload.get_upload_token", {"fid": gallery_fid, "ttl": ttl}, "token")
 
-    def upload_iframe_url(
-        self, *, gallery_fid: str | None = None, rrid: str | None = None, ttl: int = 3600
-    ) -> str:
+    def upload_iframe_url(self, *, gallery_fid: str | None = None, rrid: str | None = None, ttl: int = 3600) -> str:
         """
         Build the ``upload.iframe`` URL to embed in a page.
 
@@ -511,9 +494,7 @@ class CincopaHook(BaseHook):
 
     def check_portal(self, subdomain: str) -> bool:
         """True when the portal subdomain is free (``portal.check``)."""
-        return bool(
-            self.call("portal.check", {"subdomain": _required(subdomain, "subdomain")}).get("available")
-        )
+        return bool(self.call("portal.check", {"subdomain": _required(subdomain, "subdomain")}).get("available"))
 
     def cease_portal(self, subdomain: str) -> dict[str, Any]:
         """Claim a portal subdomain if it is available (``portal.cease``)."""
@@ -521,9 +502,7 @@ class CincopaHook(BaseHook):
 
     def rename_portal(self, subdomain: str, new_subdomain: str) -> dict[str, Any]:
         """Rename a portal (``portal.rename``)."""
-        return self._portal_write(
-            "portal.rename", subdomain, new_subdomain=_required(new_subdomain, "new_subdomain")
-        )
+        return self._portal_write("portal.rename", subdomain, new_subdomain=_required(new_subdomain, "new_subdomain"))
 
     def remove_portal(self, subdomain: str) -> dict[str, Any]:
         """Delete a portal for good (``portal.remove``)."""
@@ -549,9 +528,7 @@ class CincopaHook(BaseHook):
         """Every webhook of the account (``webhook.list``)."""
         return list(self.call("webhook.list").get("webhooks") or [])
 
-    def set_webhook(
-        self, hook_url: str, *, security_key: str, events: str | list[str] = "*"
-    ) -> dict[str, Any]:
+    def set_webhook(self, hook_url: str, *, security_key: str, events: str | list[str] = "*") -> dict[str, Any]:
         """
         Create or update the webhook for ``hook_url`` (``webhook.set``).
 
@@ -633,9 +610,11 @@ def _clean(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _comma(value: str | list[str] | tuple[str, ...] | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(str(item).strip() for item in value if str(item).strip())
+    # Lists and comma strings both become Cincopa's comma list, without stray spaces.
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return ",".join(str(item).strip() for item in items if str(item).strip())
 
 
 def _required(value: Any, name: str) -> Any:
@@ -655,9 +634,7 @@ def _positive(value: Any, default: float, name: str, *, allow_zero: bool = True)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise CincopaInputError(
-            f"The cincopa connection's extra {name!r} must be a number, got {value!r}"
-        ) from None
+        raise CincopaInputError(f"The cincopa connection's extra {name!r} must be a number, got {value!r}") from None
     _check_positive(number, f"The cincopa connection's extra {name!r}", allow_zero=allow_zero)
     return number
 

@@ -57,9 +57,7 @@ class LocalSource:
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
-            raise CincopaInputError(
-                f"The file to upload cannot be read: {self.path} ({exc.strerror})"
-            ) from None
+            raise CincopaInputError(f"The file to upload cannot be read: {self.path} ({exc.strerror})") from None
         self.size = os.fstat(self._fd).st_size
 
     def read_at(self, offset: int, length: int) -> bytes:
@@ -118,11 +116,7 @@ def open_source(source: str | os.PathLike[str] | ObjectStoragePath, conn_id: str
         from airflow.sdk import ObjectStoragePath
 
         try:
-            path = (
-                source
-                if isinstance(source, ObjectStoragePath)
-                else ObjectStoragePath(str(source), conn_id=conn_id)
-            )
+            path = source if isinstance(source, ObjectStoragePath) else ObjectStoragePath(str(source), conn_id=conn_id)
         except Exception as exc:
             raise CincopaInputError(
                 f"Unsupported or malformed source {redact(source)!r}: {redact(exc)}. Use a local path or a URL "

@@ -245,14 +245,7 @@ class ChunkedUpload:
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
             wait=BackoffWithRetryAfter(initial=1.0, maximum=30.0),
             retry=retry_if_exception_type(TransientError),
-            before_sleep=lambda rs: self.log.warning(
-                "Chunk %d-%d of %s failed (attempt %d), retrying: %s",
-                start,
-                end,
-                self.filename,
-                rs.attempt_number,
-                redact(rs.outcome.exception()),
-            ),
+            before_sleep=self.hook.log_retry,
             reraise=True,
         )
         for attempt in retrying:

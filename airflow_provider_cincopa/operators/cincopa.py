@@ -18,7 +18,6 @@ from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
 if TYPE_CHECKING:
     import jinja2
-
     from airflow.sdk import Context
 
     from airflow_provider_cincopa.types import UploadFromUrlStatus
@@ -237,7 +236,9 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
         """Finished imports are not started again."""
         return status == "done"
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> str | None:
+    # The mixin returns this method's value as the task's result when it reconnects to a running
+    # import, so it returns the rid, not None as the base signature says.
+    def poll_until_complete(self, external_id: Any, context: Context) -> str | None:  # type: ignore[override]
         """Wait in the worker or defer, or return at once when not waiting."""
         status_id = str(external_id)
         if not self.wait_for_completion:
@@ -428,9 +429,7 @@ class CincopaSetWebhookOperator(_CincopaOperator):
 
     template_fields: Sequence[str] = ("hook_url", "events", "security_key")
 
-    def __init__(
-        self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any
-    ) -> None:
+    def __init__(self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hook_url = hook_url
         self.events = events

@@ -87,7 +87,10 @@ class CincopaUploadStatusTrigger(BaseTrigger):
                     return
                 self.log.info(
                     "Import %s still running: %s%% (%s of %s bytes)",
-                    self.status_id, status.progress, status.bytes_done, status.total_bytes,
+                    self.status_id,
+                    status.progress,
+                    status.bytes_done,
+                    status.total_bytes,
                 )
             if self.end_time is not None and time.time() >= self.end_time:
                 yield self._event("timeout", f"Import {self.status_id} did not finish before the timeout")

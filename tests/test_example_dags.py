@@ -1,0 +1,125 @@
+"""
+Every example DAG imports cleanly and runs end to end against the emulator, and no secret (the
+api_token, a temp token, an upload hash, a webhook security key) shows up anywhere a user could
+read it: task logs and output, exception texts, XComs, rendered fields, serialised triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER, TOKEN
+from tests.support import make_file, task_states, xcom
+
+EXAMPLES = Path(__file__).parent.parent / "example_dags"
+SECURITY_KEY = "WEBHOOKKEY" + TOKEN[-8:]
+
+
+def test_example_dags_import_without_errors():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {
+        "cincopa_media_ingest",
+        "cincopa_ingest_from_url",
+        "cincopa_bulk_ingest",
+        "cincopa_cleanup",
+    }
+
+
+def run_example(dag_id: str, **params):
+    from airflow.dag_processing.dagbag import DagBag
+
+    target = DAGS_FOLDER / f"{dag_id}.py"
+    shutil.copy(EXAMPLES / f"{dag_id}.py", target)
+    dag = DagBag(dag_folder=str(target)).get_dag(dag_id)
+    return dag.test(run_conf=params)
+
+
+@pytest.fixture
+def chatty_logs():
+    """DEBUG on urllib3 and httpx: they log raw URLs, the token in the query string included."""
+    loggers = [logging.getLogger(name) for name in ("urllib3", "httpx", "httpcore")]
+    old = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    yield
+    for lg, level in zip(loggers, old, strict=True):
+        lg.setLevel(level)
+
+
+def secrets_seen_by(emulator) -> set[str]:
+    """Every secret the emulator handed out or received in this test."""
+    found = {TOKEN, SECURITY_KEY}
+    for request in emulator.state()["requests"]:
+        query = request["query"]
+        for key in ("api_token", "hash", "security_key"):
+            if query.get(key):
+                found.add(query[key])
+    return {s for s in found if len(s) >= 5}
+
+
+def assert_no_leak(emulator, captured: str, *extra_texts: str) -> None:
+    secrets = secrets_seen_by(emulator)
+    assert len(secrets) >= 2
+    texts = {"task output and logs": captured, **{f"text {i}": t for i, t in enumerate(extra_texts)}}
+    for log_file in (AIRFLOW_HOME / "logs").rglob("*"):
+        if log_file.is_file():
+            texts[str(log_file)] = log_file.read_text(errors="replace")
+    # XComs, rendered template fields, serialised triggers, task instance notes: all live in the DB.
+    texts["metadata database"] = (AIRFLOW_HOME / "airflow.db").read_bytes().decode("latin-1")
+    for where, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
+
+
+def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, chatty_logs):
+    video = tmp_path / "sample.mp4"
+    digest = make_file(video, 20 * 1024 * 1024 + 17)
+    dr = run_example("cincopa_media_ingest", video_path=str(video), webhook_url="http://127.0.0.1:9/hook")
+    captured = capfd.readouterr()
+    assert dr.state == "success", task_states(dr)
+    [asset] = emulator.assets()
+    assert asset["sha256"] == digest and asset["tags"] == "airflow-example,ingest"
+    assert asset["reference_id"].startswith("cincopa_media_ingest-")
+    assert f"New Cincopa asset rid={asset['rid']}" in captured.out + captured.err
+    assert xcom(dr, "report")["rid"] == asset["rid"]
+    assert len([r for r in emulator.requests("/upload/")]) == 3, "20 MiB in 8 MiB chunks"
+    assert_no_leak(emulator, captured.out + captured.err)
+
+
+def test_ingest_from_url_example_end_to_end(emulator, airflow_db, media_server, capfd, chatty_logs):
+    url = media_server.add("intro.mp4", b"i" * 300_000)
+    emulator.faults(import_rate=200_000)
+    dr = run_example("cincopa_ingest_from_url", source_url=url)
+    captured = capfd.readouterr()
+    assert dr.state == "success", task_states(dr)
+    [asset] = emulator.assets()
+    assert asset["tags"] == "airflow-example,imported" and xcom(dr, "wait_for_asset") == asset["rid"]
+    assert_no_leak(emulator, captured.out + captured.err)
+
+
+def test_bulk_ingest_and_cleanup_examples(emulator, airflow_db, tmp_path, capfd, chatty_logs):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i in range(3):
+        make_file(folder / f"v{i}.mp4", 1000 * (i + 1), seed=i)
+    (folder / "notes.txt").write_text("not a video")
+    dr = run_example("cincopa_bulk_ingest", source_folder=f"file://{folder}")
+    assert dr.state == "success", task_states(dr)
+    assert sorted(a["filename"] for a in emulator.assets()) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    CincopaHook().set_webhook("http://127.0.0.1:9/hook", security_key=SECURITY_KEY)
+    dr = run_example("cincopa_cleanup", webhook_url="http://127.0.0.1:9/hook")
+    captured = capfd.readouterr()
+    assert dr.state == "success", task_states(dr)
+    state = emulator.state()
+    assert state["assets"] == [] and state["webhooks"] == []
+    assert_no_leak(emulator, captured.out + captured.err)
