@@ -88,13 +88,10 @@ def test_object_storage_sources(hook, emulator, tmp_path):
     path = tmp_path / "remote.mp4"
     digest = make_file(path, 3 * MiB + 7)
     by_url = hook.upload_file(f"file://{path}", chunk_size=MiB)
-    memory = ObjectStoragePath("memory://bucket/in-memory.mp4")
-    memory.parent.mkdir(parents=True, exist_ok=True)
-    memory.write_bytes(path.read_bytes())
-    by_path = hook.upload_file(memory, chunk_size=MiB)
+    by_path = hook.upload_file(ObjectStoragePath(f"file://{path}"), chunk_size=MiB, filename="renamed.mp4")
     assets = {a["rid"]: a for a in emulator.assets()}
     assert assets[by_url.rid]["sha256"] == digest == assets[by_path.rid]["sha256"]
-    assert assets[by_path.rid]["filename"] == "in-memory.mp4"
+    assert assets[by_path.rid]["filename"] == "renamed.mp4"
 
 
 @pytest.mark.parametrize(
@@ -128,13 +125,19 @@ def test_empty_file_directory_and_bad_parameters(hook, emulator, tmp_path):
     assert upload_requests(emulator) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(hook, tmp_path):
-    path = tmp_path / "locked.mp4"
-    path.write_bytes(b"x")
-    path.chmod(0)
-    with pytest.raises(CincopaInputError, match="cannot be read"):
-        hook.upload_file(str(path))
+def test_unreadable_file(hook, emulator, tmp_path):
+    import socket
+
+    # A socket file cannot be opened for reading, even by root (who ignores file modes).
+    path = tmp_path / "socket.mp4"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    try:
+        with pytest.raises(CincopaInputError, match="cannot be read"):
+            hook.upload_file(str(path))
+    finally:
+        sock.close()
+    assert upload_requests(emulator) == []
 
 
 def test_refusal_stops_the_upload_at_once(hook, emulator, tmp_path):

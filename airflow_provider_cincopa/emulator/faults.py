@@ -1,0 +1,95 @@
+"""Fault knobs for reliability tests: errors, dropped connections, latency, bandwidth, bad answers."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Rule:
+    """Act on the ``nth`` request whose path starts with ``path_prefix`` (counted from when set), ``times`` times."""
+
+    path_prefix: str = ""
+    nth: int = 1
+    times: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+    seen: int = 0
+    fired: int = 0
+
+    def hit(self, path: str) -> bool:
+        if not path.startswith(self.path_prefix):
+            return False
+        self.seen += 1
+        if self.seen >= self.nth and self.fired < self.times:
+            self.fired += 1
+            return True
+        return False
+
+
+class Faults:
+    """
+    The knobs set by ``POST /_emulator/faults``; thread-safe.
+
+    ``fail``: answer with ``status`` (and ``body``, ``retry_after``) instead of handling;
+    ``drop``: read ``after_bytes`` of the body, then abort the TCP connection without an answer;
+    ``malformed``: answer ``body`` with ``status`` and ``content_type`` instead of handling;
+    ``latency``: sleep ``seconds`` before answering paths under ``path_prefix``;
+    ``bandwidth``: cap on request-body bytes per second per connection;
+    ``max_assets``: refuse uploads past this many assets; ``import_rate``: bytes/s for URL imports.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules: dict[str, list[Rule]] = {"fail": [], "drop": [], "malformed": []}
+            self.latency: dict[str, Any] = {}
+            self.bandwidth = 0
+            self.max_assets: int | None = None
+            self.import_rate = 0
+
+    def configure(self, knobs: dict[str, Any]) -> None:
+        self.clear()
+        with self._lock:
+            for kind in self.rules:
+                for spec in knobs.get(kind) or []:
+                    spec = dict(spec)
+                    rule = Rule(
+                        path_prefix=spec.pop("path_prefix", ""),
+                        nth=int(spec.pop("nth", 1)),
+                        times=int(spec.pop("times", 1)),
+                        options=spec,
+                    )
+                    self.rules[kind].append(rule)
+            self.latency = dict(knobs.get("latency") or {})
+            self.bandwidth = int(knobs.get("bandwidth") or 0)
+            self.max_assets = knobs.get("max_assets")
+            self.import_rate = int(knobs.get("import_rate") or 0)
+
+    def take(self, kind: str, path: str) -> dict[str, Any] | None:
+        """The options of the first ``kind`` rule this request triggers, if any."""
+        with self._lock:
+            for rule in self.rules[kind]:
+                if rule.hit(path):
+                    return rule.options
+        return None
+
+    def delay_for(self, path: str) -> float:
+        with self._lock:
+            if self.latency and path.startswith(self.latency.get("path_prefix", "")):
+                return float(self.latency.get("seconds", 0))
+        return 0.0
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "rules": {k: [vars(r) for r in v] for k, v in self.rules.items()},
+                "latency": self.latency,
+                "bandwidth": self.bandwidth,
+                "max_assets": self.max_assets,
+                "import_rate": self.import_rate,
+            }
