@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -55,14 +53,25 @@ def main() -> None:
                 f.write(i.to_bytes(8, "big") + block[8:])
         if args.bandwidth:
             root = emulator.base_url.split("/v2/")[0]
-            req = urllib.request.Request(f"{root}/_emulator/faults", data=json.dumps({"bandwidth": args.bandwidth}).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+            req = urllib.request.Request(
+                f"{root}/_emulator/faults",
+                data=json.dumps({"bandwidth": args.bandwidth}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
             urllib.request.urlopen(req).read()
-        env = {**os.environ, "AIRFLOW_CONN_CINCOPA_DEFAULT": json.dumps(
-            {"conn_type": "cincopa", "password": token, "host": emulator.base_url})}
+        env = {
+            **os.environ,
+            "AIRFLOW_CONN_CINCOPA_DEFAULT": json.dumps(
+                {"conn_type": "cincopa", "password": token, "host": emulator.base_url}
+            ),
+        }
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(path), str(args.chunk_mib * 1024 * 1024), str(args.parallel)],
-            env=env, capture_output=True, text=True, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if out.returncode:
             sys.exit(out.stderr[-3000:])
@@ -70,8 +79,10 @@ def main() -> None:
     mib = args.size_mib
     print(f"file: {mib} MiB, chunk {args.chunk_mib} MiB x {args.parallel} in parallel")
     print(f"time: {r['seconds']:.2f} s  throughput: {mib / r['seconds']:.1f} MiB/s")
-    print(f"uploader peak RSS: {r['peak_rss_kib'] / 1024:.1f} MiB "
-          f"(after imports, before upload: {r['rss_before_kib'] / 1024:.1f} MiB)")
+    print(
+        f"uploader peak RSS: {r['peak_rss_kib'] / 1024:.1f} MiB "
+        f"(after imports, before upload: {r['rss_before_kib'] / 1024:.1f} MiB)"
+    )
 
 
 if __name__ == "__main__":

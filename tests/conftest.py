@@ -7,6 +7,7 @@ test module imports it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -26,6 +27,8 @@ os.environ.update(
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME}/airflow.db",
     AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(AIRFLOW_HOME / "logs"),
+    # As in a real deployment: task_state_store values the provider encrypts need a key.
+    AIRFLOW__CORE__FERNET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
 )
 
 #: A token that is easy to search for: the leak tests look for it everywhere.

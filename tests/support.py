@@ -97,7 +97,7 @@ def xcom(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
             )
             .one()
         )
-        return json.loads(row.value) if isinstance(row.value, str) else row.value
+        return row.value  # a JSON column: already decoded
 
 
 def env_without(*names: str) -> dict[str, str]:

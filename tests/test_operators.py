@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
+import textwrap
 
 import pytest
 
@@ -24,7 +26,7 @@ def dag_source(dag_id: str, body: str, retries: int = 0) -> str:
     return HEADER + (
         f"with DAG({dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), "
         f"default_args={{'retries': {retries}, 'retry_delay': timedelta(seconds=0)}}):\n"
-        + "\n".join("    " + line for line in body.strip().splitlines())
+        + "\n".join("    " + line for line in textwrap.dedent(body).strip().splitlines())
         + "\n"
     )
 
@@ -255,9 +257,8 @@ def test_trigger_serialisation_round_trip_has_no_secret():
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_cincopa.triggers.cincopa.CincopaUploadStatusTrigger"
     assert kwargs == {"status_id": "st-1", "cincopa_conn_id": "c", "poll_interval": 3, "end_time": 12.5}
-    from airflow.utils.module_loading import import_string
-
-    again = import_string(classpath)(**kwargs)
+    module, _, name = classpath.rpartition(".")
+    again = getattr(importlib.import_module(module), name)(**kwargs)
     assert again.serialize() == (classpath, kwargs)
 
 

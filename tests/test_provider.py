@@ -77,7 +77,7 @@ def test_airflow_cli_lists_provider_and_tests_connection(emulator, airflow_db):
 
     good = _airflow_cli("connections", "test", "cincopa_default", env=env)
     assert good.returncode == 0, good.stderr[-2000:]
-    assert "Connected to Cincopa account" in good.stdout, good.stdout[-2000:]
+    assert "Connection success!" in good.stdout, good.stdout[-2000:]
 
     env["AIRFLOW_CONN_CINCOPA_DEFAULT"] = json.dumps(
         {"conn_type": "cincopa", "password": "wrong-token-xyz", "host": emulator.base_url}

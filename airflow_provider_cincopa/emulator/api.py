@@ -62,8 +62,7 @@ def _target(state: EmulatorState, params: Params) -> dict[str, Any]:
 
 
 def ping(state: EmulatorState, params: Params, token: Token) -> dict[str, Any]:
-    return {**state.account, "permissions": "|" + "|".join(token.permissions) + "|", "ip": "127.0.0.1",
-            "ping": "pong"}
+    return {**state.account, "permissions": "|" + "|".join(token.permissions) + "|", "ip": "127.0.0.1", "ping": "pong"}
 
 
 def get_temp(state: EmulatorState, params: Params, token: Token) -> dict[str, Any]:
@@ -74,9 +73,20 @@ def get_temp(state: EmulatorState, params: Params, token: Token) -> dict[str, An
 
 def asset_item(asset: Asset) -> dict[str, Any]:
     item = asdict(asset)
-    item.update(id=str(asset.id), filesize=asset.size, storage=str(asset.size), syncstatus="synced",
-                versions={"original": {"name": "original", "filesize": asset.size, "mime": "video/mp4",
-                                       "url": f"https://cdn.emulator.invalid/{asset.rid}/{asset.filename}"}})
+    item.update(
+        id=str(asset.id),
+        filesize=asset.size,
+        storage=str(asset.size),
+        syncstatus="synced",
+        versions={
+            "original": {
+                "name": "original",
+                "filesize": asset.size,
+                "mime": "video/mp4",
+                "url": f"https://cdn.emulator.invalid/{asset.rid}/{asset.filename}",
+            }
+        },
+    )
     for key in ("size", "sha256", "gallery", "attachments"):
         item.pop(key)
     return item
@@ -100,9 +110,10 @@ def asset_list(state: EmulatorState, params: Params, token: Token) -> dict[str, 
         items = [a for a in items if a.reference_id == params["reference_id"]]
     pages = max(1, math.ceil(len(items) / per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
-    return {"items": [asset_item(a) for a in chunk],
-            "items_data": {"page": page, "items_per_page": per_page, "items_count": len(items),
-                           "pages_count": pages}}
+    return {
+        "items": [asset_item(a) for a in chunk],
+        "items_data": {"page": page, "items_per_page": per_page, "items_count": len(items), "pages_count": pages},
+    }
 
 
 def get_tags(state: EmulatorState, params: Params, token: Token) -> dict[str, Any]:
@@ -241,8 +252,12 @@ def webhook_list(state: EmulatorState, params: Params, token: Token) -> dict[str
 def webhook_set(state: EmulatorState, params: Params, token: Token) -> dict[str, Any]:
     url, key = _need(params, "hook_url"), _need(params, "security_key")
     with state.lock:
-        state.webhooks[url] = {"hook_url": url, "events": params.get("events") or "*", "security_key": key,
-                               "kind": "http"}
+        state.webhooks[url] = {
+            "hook_url": url,
+            "events": params.get("events") or "*",
+            "security_key": key,
+            "kind": "http",
+        }
         state.save()
     return {}
 
@@ -250,9 +265,14 @@ def webhook_set(state: EmulatorState, params: Params, token: Token) -> dict[str,
 def webhook_set_slack(state: EmulatorState, params: Params, token: Token) -> dict[str, Any]:
     url, channel = _need(params, "hook_url"), _need(params, "slack_channel")
     with state.lock:
-        state.webhooks[url] = {"hook_url": url, "events": params.get("events") or "*", "kind": "slack",
-                               "slack_channel": channel, "slack_username": params.get("slack_username") or
-                               "cincopa_bot", "slack_icon": params.get("slack_icon") or ""}
+        state.webhooks[url] = {
+            "hook_url": url,
+            "events": params.get("events") or "*",
+            "kind": "slack",
+            "slack_channel": channel,
+            "slack_username": params.get("slack_username") or "cincopa_bot",
+            "slack_icon": params.get("slack_icon") or "",
+        }
         state.save()
     return {}
 

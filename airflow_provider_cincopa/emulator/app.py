@@ -18,15 +18,24 @@ from airflow_provider_cincopa.emulator import api, uploads
 from airflow_provider_cincopa.emulator.state import EmulatorState
 
 #: Request headers kept in the request log (tests assert on the wire).
-LOGGED_HEADERS = ("user-agent", "content-type", "content-length", "content-range", "x-file-name", "unique-id",
-                  "authorization", "api_token", "x-api-token")
+LOGGED_HEADERS = (
+    "user-agent",
+    "content-type",
+    "content-length",
+    "content-range",
+    "x-file-name",
+    "unique-id",
+    "authorization",
+    "api_token",
+    "x-api-token",
+)
 
 
 class DropConnection(Exception):
     """Raised to abort the TCP connection without an answer (see ``server.DroppingH11Protocol``)."""
 
 
-def create_app(state: EmulatorState) -> Starlette:
+def create_app(state: EmulatorState) -> Any:
     """The ASGI app over ``state``."""
 
     async def api_call(request: Request) -> Response:
@@ -41,8 +50,9 @@ def create_app(state: EmulatorState) -> Starlette:
         if handler is None:
             return _json({"success": False, "message": f"unknown method: {method}"}, 404)
         if not token.allows(method.replace("webhhook", "webhook")):
-            return _json({"success": False, "message": f"permission denied: {method} is not allowed for this token"},
-                         403)
+            return _json(
+                {"success": False, "message": f"permission denied: {method} is not allowed for this token"}, 403
+            )
         started = time.monotonic()
         try:
             if handler is api.get_upload_url:
@@ -59,11 +69,11 @@ def create_app(state: EmulatorState) -> Starlette:
 
     async def upload(request: Request) -> Response:
         try:
-            text = await uploads.receive(state, dict(request.query_params), request.headers,
-                                         _throttled(state, request.stream()))
+            text = await uploads.receive(
+                state, dict(request.query_params), request.headers, _throttled(state, request.stream())
+            )
         except uploads.UploadRefused as exc:
-            return PlainTextResponse(f"authentication ok\n{exc}\n" if exc.status == 200 else f"{exc}\n",
-                                     exc.status)
+            return PlainTextResponse(f"authentication ok\n{exc}\n" if exc.status == 200 else f"{exc}\n", exc.status)
         return PlainTextResponse(text)
 
     async def inspect(request: Request) -> Response:
@@ -138,7 +148,7 @@ class _FaultsAndLog:
             entry["body_length"] += len(message.get("body", b""))
             return message
 
-        async def recording_send(message: dict[str, Any]) -> None:
+        async def recording_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
             await send(message)

@@ -63,8 +63,14 @@ class EmulatorServer:
         self.sock.bind((host, port))
         self.sock.listen(2048)  # listening before the address is printed: no refused first connection
         self.host, self.port = host, self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(self.state), http=DroppingH11Protocol, access_log=False,
-                                log_level="warning", lifespan="off", timeout_keep_alive=30)
+        config = uvicorn.Config(
+            create_app(self.state),
+            http=DroppingH11Protocol,
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=30,
+        )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

@@ -141,8 +141,13 @@ class EmulatorState:
     ) -> None:
         self.lock = threading.RLock()
         self.faults = Faults()
-        self.account = {"accid": "emulator", "accid_num": 1000001, "accemail": "owner@example.com",
-                        "userid": 1, "useremail": "owner@example.com"}
+        self.account = {
+            "accid": "emulator",
+            "accid_num": 1000001,
+            "accemail": "owner@example.com",
+            "userid": 1,
+            "useremail": "owner@example.com",
+        }
         self.tokens: dict[str, Token] = {token: Token(token, MASTER_PERMISSIONS)}
         for value, perms in (extra_tokens or {}).items():
             self.tokens[value] = Token(value, perms)
@@ -250,8 +255,15 @@ class EmulatorState:
                 parent.modified = now_iso()
                 self.save()
                 return parent, False
-            asset = Asset(rid=new_rid(), id=self.next_id(), filename=filename, size=size,
-                          sha256=digest.hexdigest(), type=kind_of(filename), gallery=target.get("fid") or None)
+            asset = Asset(
+                rid=new_rid(),
+                id=self.next_id(),
+                filename=filename,
+                size=size,
+                sha256=digest.hexdigest(),
+                type=kind_of(filename),
+                gallery=target.get("fid") or None,
+            )
             os.replace(source, self.asset_file(asset.rid))
             self.assets[asset.rid] = asset
             self.save()
@@ -277,15 +289,28 @@ class EmulatorState:
             return {
                 "assets": [asdict(a) for a in self.assets.values()],
                 "uploads": [
-                    {"unique_id": u.unique_id, "filename": u.filename, "total": u.total,
-                     "received": u.received, "bytes_received_total": u.bytes_received_total,
-                     "complete": u.final_answer is not None}
+                    {
+                        "unique_id": u.unique_id,
+                        "filename": u.filename,
+                        "total": u.total,
+                        "received": u.received,
+                        "bytes_received_total": u.bytes_received_total,
+                        "complete": u.final_answer is not None,
+                    }
                     for u in self.uploads.values()
                 ],
-                "url_imports": [{k: v for k, v in imp.items() if not k.startswith("_")}
-                                for imp in self.imports.values()],
-                "webhooks": [{"hook_url": w["hook_url"], "events": w["events"], "kind": w["kind"],
-                              "has_security_key": bool(w.get("security_key"))} for w in self.webhooks.values()],
+                "url_imports": [
+                    {k: v for k, v in imp.items() if not k.startswith("_")} for imp in self.imports.values()
+                ],
+                "webhooks": [
+                    {
+                        "hook_url": w["hook_url"],
+                        "events": w["events"],
+                        "kind": w["kind"],
+                        "has_security_key": bool(w.get("security_key")),
+                    }
+                    for w in self.webhooks.values()
+                ],
                 "webhook_deliveries": list(self.deliveries),
                 "portals": list(self.portals.values()),
                 "galleries": sorted(self.galleries),

@@ -36,8 +36,10 @@ class UploadRefused(Exception):
 
 
 def final_answer(asset_id: int, rid: str) -> str:
-    return ("authentication ok\nfile received ok\nreading metadata ok\nfile stored ok\ncreating resource ok\n"
-            f"new resource id {asset_id} {rid}\ndone.\n")
+    return (
+        "authentication ok\nfile received ok\nreading metadata ok\nfile stored ok\ncreating resource ok\n"
+        f"new resource id {asset_id} {rid}\ndone.\n"
+    )
 
 
 def check_url(state: EmulatorState, query: dict[str, str]) -> dict[str, Any]:

@@ -16,8 +16,16 @@ from airflow_provider_cincopa.emulator.state import EmulatorState
 
 def start(state: EmulatorState, url: str, target: dict[str, Any]) -> str:
     status_id = "st" + secrets.token_hex(8)
-    record = {"status_id": status_id, "input": url, "status": "inprogress", "progress_bytes": 0,
-              "file_size_bytes": -1, "resid": "", "message": "", "_abort": threading.Event()}
+    record = {
+        "status_id": status_id,
+        "input": url,
+        "status": "inprogress",
+        "progress_bytes": 0,
+        "file_size_bytes": -1,
+        "resid": "",
+        "message": "",
+        "_abort": threading.Event(),
+    }
     with state.lock:
         state.imports[status_id] = record
     threading.Thread(target=_download, args=(state, record, target), daemon=True).start()
@@ -28,9 +36,16 @@ def status(record: dict[str, Any]) -> dict[str, Any]:
     total, done = record["file_size_bytes"], record["progress_bytes"]
     progress = 100 if record["status"] == "done" else (int(100 * done / total) if total > 0 else 0)
     # Numbers as strings and -1 while unknown, as the wire-protocol page reports.
-    return {"status": record["status"], "progress": str(progress), "progress_bytes": str(done),
-            "file_size_bytes": str(total), "resid": record["resid"], "more": "", "debug": record["message"],
-            "message": record["message"]}
+    return {
+        "status": record["status"],
+        "progress": str(progress),
+        "progress_bytes": str(done),
+        "file_size_bytes": str(total),
+        "resid": record["resid"],
+        "more": "",
+        "debug": record["message"],
+        "message": record["message"],
+    }
 
 
 def _download(state: EmulatorState, record: dict[str, Any], target: dict[str, Any]) -> None:

@@ -31,8 +31,9 @@ def signed(url: str, key: str) -> str:
 
 def deliver(state: EmulatorState, event: str, asset: Asset) -> None:
     """Send ``event`` about ``asset`` to every matching webhook without blocking the caller."""
-    payload: dict[str, Any] = {k: v for k, v in asdict(asset).items()
-                               if k in ("reference_id", "caption", "filename", "description", "type")}
+    payload: dict[str, Any] = {
+        k: v for k, v in asdict(asset).items() if k in ("reference_id", "caption", "filename", "description", "type")
+    }
     payload.update(event=event, drid=asset.rid, modified=now_iso())
     with state.lock:
         targets = [dict(w) for w in state.webhooks.values() if matches(w["events"], event)]

@@ -127,13 +127,13 @@ class CincopaUploadFileOperator(_CincopaOperator):
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
         store = context.get("task_state_store")
-        resume = ResumeState.from_json(store.get(UPLOAD_STATE_KEY)) if store is not None else None
+        resume = _load_upload_state(store.get(UPLOAD_STATE_KEY)) if store is not None else None
         if store is None:
             self.log.info("No task_state_store (Airflow < 3.3): a retry will restart the upload cleanly")
 
         def save(state: ResumeState) -> None:
             if store is not None:
-                store.set(UPLOAD_STATE_KEY, state.to_json())
+                store.set(UPLOAD_STATE_KEY, _dump_upload_state(state))
 
         result = self.hook.upload_file(
             self.source_path,
@@ -154,6 +154,28 @@ class CincopaUploadFileOperator(_CincopaOperator):
             self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
         _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
         return result.rid
+
+
+def _dump_upload_state(state: ResumeState) -> dict[str, Any]:
+    # The upload URL's hash lets anyone upload into the account: encrypt it with Airflow's Fernet
+    # key, as Airflow does for connection passwords (a no-op when no fernet_key is configured).
+    from airflow.sdk.crypto import get_fernet
+
+    data = state.to_json()
+    data["upload_url"] = get_fernet().encrypt(state.upload_url.encode()).decode()
+    return data
+
+
+def _load_upload_state(value: Any) -> ResumeState | None:
+    from airflow.sdk.crypto import get_fernet
+
+    state = ResumeState.from_json(value)
+    if state is not None:
+        try:
+            state.upload_url = get_fernet().decrypt(state.upload_url.encode()).decode()
+        except Exception:  # the key was rotated away: start a fresh upload rather than fail
+            return None
+    return state
 
 
 class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
