@@ -248,11 +248,15 @@ class ChunkedUpload:
             before_sleep=self.hook.log_retry,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                if self._stop.is_set():
-                    return
-                answer = self._post(start, end)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if self._stop.is_set():
+                        return
+                    answer = self._post(start, end)
+        except BaseException:
+            self._stop.set()  # stop the other chunks before they send anything more
+            raise
         self._acknowledge(start, end, answer)
 
     def _post(self, start: int, end: int) -> str:
