@@ -20,6 +20,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaAuthError,
     CincopaError,
     CincopaHttpError,
+    CincopaInputError,
     CincopaResponseError,
 )
 from airflow_provider_cincopa.redaction import redact
@@ -87,7 +88,7 @@ def base_url_from(host: str | None, port: int | None, schema: str | None, scheme
         url = f"{scheme or 'https'}://{netloc}/{(schema or 'v2').strip('/')}"
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CincopaResponseError(f"The cincopa connection's API base URL {redact(url)!r} is not an http(s) URL")
+        raise CincopaInputError(f"The cincopa connection's API base URL {redact(url)!r} is not an http(s) URL")
     return url if url.endswith("/") else url + "/"
 
 
