@@ -71,8 +71,12 @@ def test_file_changing_size_during_upload(hook, emulator, tmp_path):
     path = tmp_path / "growing.mp4"
     make_file(path, 2 * MiB)
     with pytest.raises(CincopaInputError) as err:
-        hook.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1,
-                         progress_callback=lambda done, total: path.open("ab").write(b"x"))
+        hook.upload_file(
+            str(path),
+            chunk_size=MiB,
+            max_parallel_chunks=1,
+            progress_callback=lambda done, total: path.open("ab").write(b"x"),
+        )
     check(err, "changed size during upload", "no longer being written")
 
 
@@ -80,8 +84,12 @@ def test_file_shrinking_during_upload(hook, emulator, tmp_path):
     path = tmp_path / "shrinking.mp4"
     make_file(path, 3 * MiB)
     with pytest.raises(CincopaInputError) as err:
-        hook.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1,
-                         progress_callback=lambda done, total: path.open("r+b").truncate(MiB))
+        hook.upload_file(
+            str(path),
+            chunk_size=MiB,
+            max_parallel_chunks=1,
+            progress_callback=lambda done, total: path.open("r+b").truncate(MiB),
+        )
     check(err, "shrank during upload")
     assert emulator.assets() == []
 
@@ -150,8 +158,18 @@ def test_unknown_status_id(hook):
 
 
 def test_upload_answer_without_resource_id(hook, emulator, tmp_path):
-    emulator.faults(malformed=[{"path_prefix": "/upload", "nth": 1, "status": 200, "times": 1,
-                                "body": "authentication ok\nfile received ok\ndone.\n", "content_type": "text/plain"}])
+    emulator.faults(
+        malformed=[
+            {
+                "path_prefix": "/upload",
+                "nth": 1,
+                "status": 200,
+                "times": 1,
+                "body": "authentication ok\nfile received ok\ndone.\n",
+                "content_type": "text/plain",
+            }
+        ]
+    )
     path = tmp_path / "v.mp4"
     make_file(path, 100)
     with pytest.raises(CincopaUploadError) as err:
@@ -160,8 +178,18 @@ def test_upload_answer_without_resource_id(hook, emulator, tmp_path):
 
 
 def test_malformed_content_range_answer(hook, emulator, tmp_path):
-    emulator.faults(malformed=[{"path_prefix": "/upload", "nth": 1, "status": 400, "times": 1,
-                                "body": "error: malformed Content-Range", "content_type": "text/plain"}])
+    emulator.faults(
+        malformed=[
+            {
+                "path_prefix": "/upload",
+                "nth": 1,
+                "status": 400,
+                "times": 1,
+                "body": "error: malformed Content-Range",
+                "content_type": "text/plain",
+            }
+        ]
+    )
     path = tmp_path / "v.mp4"
     make_file(path, 100)
     with pytest.raises(CincopaUploadError) as err:
