@@ -61,7 +61,7 @@ def test_sigkilled_worker_then_retry_finishes_the_same_asset(emulator, airflow_d
     sent_by_first_try = sum(r["body_length"] for r in emulator.requests("/upload/"))
     emulator.clear_faults()
 
-    dag_run, ti = _retry_like_the_scheduler("crash_upload")
+    ti = _retry_like_the_scheduler("crash_upload")
 
     assert ti.state == "success" and ti.try_number == 2
     [asset] = emulator.assets()
@@ -95,4 +95,4 @@ def _retry_like_the_scheduler(dag_id: str):
         session.expire_all()
         ti = dag_run.get_task_instances(session=session)[0]
         session.expunge_all()
-    return dag_run, ti
+    return ti
