@@ -39,12 +39,19 @@ from tests.support import Emulator  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """Create Airflow's SQLite metadata database once per test session."""
+def airflow_db() -> Iterator[Path]:
+    """
+    Create Airflow's SQLite metadata database once per test session.
+
+    At the end of the session, the whole database (XComs, rendered fields, serialised triggers,
+    task state) and every log file are searched for the api_token: any hit is an error.
+    """
     from airflow.utils import db
 
     db.initdb()
-    return AIRFLOW_HOME
+    yield AIRFLOW_HOME
+    leaks = [str(p) for p in AIRFLOW_HOME.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert not leaks, f"the api_token leaked into {leaks}"
 
 
 @pytest.fixture(scope="session")

@@ -325,6 +325,15 @@ def test_thin_operators(emulator, airflow_db, tmp_path, media_server):
     assert state["assets"] == []
     assert [w["hook_url"] for w in state["webhooks"]] == ["https://hooks.slack.example/T/B/X"]
     assert state["url_imports"][0]["status"] == "aborted"
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rtif = session.query(RenderedTaskInstanceFields).filter_by(dag_id="op_thin", task_id="hook_set").one()
+        assert rtif.rendered_fields["security_key"] == "***", "the security key is masked in rendered fields"
+        assert rtif.rendered_fields["hook_url"] == "http://127.0.0.1:9/w"
+        slack = session.query(RenderedTaskInstanceFields).filter_by(dag_id="op_thin", task_id="slack").one()
+        assert slack.rendered_fields["hook_url"] == "***", "a Slack webhook URL is a credential"
     meta_request = emulator.requests("/v2/asset.set_meta")[0]
     assert meta_request["query"]["tags"] == "x,y"
 

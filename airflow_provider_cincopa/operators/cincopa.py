@@ -8,7 +8,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator, ResumableJobMixin, conf
+from airflow.sdk import Asset, BaseOperator, conf
+
+try:
+    from airflow.sdk import ResumableJobMixin
+except ImportError:  # Airflow < 3.3: no task_state_store; the stand-in submits afresh on every try
+    from airflow.providers.common.compat.sdk import ResumableJobMixin  # type: ignore[no-redef]
 
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
