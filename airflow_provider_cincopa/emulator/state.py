@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_cincopa.emulator.faults import Faults
+from airflow_provider_cincopa.ranges import add_range
 
 MASTER_PERMISSIONS = ("asset.*", "gallery.*", "webhook.*", "portal.*", "upload.*", "token.*")
 #: What a temporary token may call: reads only (wire-protocol page: temp tokens are for browsers).
@@ -109,13 +110,7 @@ class UploadSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)  # all chunks run on one loop
 
     def add(self, start: int, end: int) -> None:
-        merged: list[list[int]] = []
-        for lo, hi in sorted([*self.received, [start, end]]):
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        self.received = merged
+        self.received = add_range(self.received, start, end)
 
     @property
     def complete(self) -> bool:

@@ -39,6 +39,7 @@ from airflow_provider_cincopa.hooks._transport import (
     seconds_from_header,
 )
 from airflow_provider_cincopa.hooks.sources import Source, open_source
+from airflow_provider_cincopa.ranges import add_range
 from airflow_provider_cincopa.redaction import redact
 from airflow_provider_cincopa.types import UploadResult
 
@@ -95,13 +96,7 @@ class ResumeState:
 
     def add_done(self, start: int, end: int) -> None:
         """Record an acknowledged range, merging neighbours to keep the state small."""
-        merged: list[list[int]] = []
-        for lo, hi in sorted([*self.done, [start, end]]):
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        self.done = merged
+        self.done = add_range(self.done, start, end)
 
     @property
     def bytes_done(self) -> int:
