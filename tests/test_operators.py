@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import re
 import textwrap
+import time
 
 import pytest
 
@@ -256,7 +257,13 @@ def test_trigger_serialisation_round_trip_has_no_secret():
     trigger = CincopaUploadStatusTrigger(status_id="st-1", cincopa_conn_id="c", poll_interval=3, end_time=12.5)
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_cincopa.triggers.cincopa.CincopaUploadStatusTrigger"
-    assert kwargs == {"status_id": "st-1", "cincopa_conn_id": "c", "poll_interval": 3, "end_time": 12.5}
+    assert kwargs == {
+        "status_id": "st-1",
+        "cincopa_conn_id": "c",
+        "poll_interval": 3,
+        "end_time": 12.5,
+        "abort_on_kill": False,
+    }
     module, _, name = classpath.rpartition(".")
     again = getattr(importlib.import_module(module), name)(**kwargs)
     assert again.serialize() == (classpath, kwargs)
@@ -272,8 +279,6 @@ async def test_trigger_events(emulator, media_server):
     assert event.payload["status"] == "error" and "status_id" in event.payload["message"]
 
     emulator.faults(import_rate=100)
-    import time
-
     late = CincopaUploadStatusTrigger(
         status_id=_start(media_server, "late.mp4", 100_000), poll_interval=0.1, end_time=time.time() + 0.5
     )
@@ -341,3 +346,53 @@ def test_thin_operators(emulator, airflow_db, tmp_path, media_server):
 def test_delete_unknown_asset_without_missing_ok_fails(emulator, airflow_db):
     dr = run("op_delete_unknown", 'CincopaDeleteAssetOperator(task_id="d", rid="NOSUCHRID123")')
     assert dr.state == "failed"
+
+
+async def test_trigger_on_kill_aborts_only_an_owned_import(emulator, media_server):
+    emulator.faults(import_rate=1000)
+    watched = _start(media_server, "watched.mp4", 100_000)
+    await CincopaUploadStatusTrigger(status_id=watched).on_kill()
+    owned = _start(media_server, "owned.mp4", 100_000)
+    await CincopaUploadStatusTrigger(status_id=owned, abort_on_kill=True).on_kill()
+    statuses = {i["status_id"]: i["status"] for i in emulator.state()["url_imports"]}
+    assert statuses == {watched: "inprogress", owned: "aborted"}
+
+
+def test_operator_on_kill_aborts_its_import(emulator, media_server):
+    from airflow_provider_cincopa.operators.cincopa import CincopaUploadFromUrlOperator
+
+    emulator.faults(import_rate=1000)
+    op = CincopaUploadFromUrlOperator(task_id="imp", source_url=media_server.add("kill.mp4", b"k" * 100_000))
+    op.on_kill()  # nothing started yet: nothing to abort
+    op._status_id = op.submit_job(context={})
+    op.on_kill()
+    assert emulator.state()["url_imports"][0]["status"] == "aborted"
+
+
+def test_upload_operator_on_kill_stops_sending(emulator, tmp_path):
+    import threading
+
+    from airflow_provider_cincopa.exceptions import CincopaUploadError
+    from airflow_provider_cincopa.operators.cincopa import CincopaUploadFileOperator
+
+    video = tmp_path / "stop.mp4"
+    make_file(video, 16 * MiB)
+    emulator.faults(bandwidth=2 * MiB)
+    op = CincopaUploadFileOperator(task_id="up", source_path=str(video), chunk_size=MiB, max_parallel_chunks=1)
+    errors = []
+
+    def run() -> None:
+        try:
+            op.execute(context={})
+        except CincopaUploadError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    while not emulator.state()["uploads"]:
+        time.sleep(0.05)
+    op.on_kill()
+    worker.join(timeout=60)
+    assert errors and "cancelled" in str(errors[0])
+    assert emulator.assets() == []
+    assert len(emulator.requests("/upload/")) < 16

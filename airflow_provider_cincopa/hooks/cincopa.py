@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,8 @@ class CincopaHook(BaseHook):
     def __init__(self, cincopa_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cincopa_conn_id = cincopa_conn_id
+        self._async_settings: ConnectionSettings | None = None
+        self._aclient: httpx.AsyncClient | None = None
 
     # -- connection and transport -------------------------------------------------------------
 
@@ -360,6 +363,7 @@ class CincopaHook(BaseHook):
         source_conn_id: str | None = None,
         resume: ResumeState | None = None,
         on_state: Callable[[ResumeState], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> UploadResult:
         """
         Upload a local or object-storage file to Cincopa, streamed in ranged reads.
@@ -381,6 +385,7 @@ class CincopaHook(BaseHook):
         :param resume: the state a previous try saved through ``on_state``: only its missing
             ranges are sent.
         :param on_state: called with the resume state when the upload starts and after each chunk.
+        :param cancel: an event that stops the upload when set (from ``on_kill``, say).
         """
         from airflow_provider_cincopa.hooks.upload import ChunkedUpload
 
@@ -392,6 +397,7 @@ class CincopaHook(BaseHook):
             chunk_size=chunk_size,
             max_parallel_chunks=max_parallel_chunks,
             progress_callback=progress_callback,
+            cancel=cancel,
         )
         return upload.run(
             lambda: self.get_upload_url(gallery_fid=gallery_fid, attach_to_rid=attach_to_rid, attach_type=attach_type),
@@ -443,16 +449,42 @@ class CincopaHook(BaseHook):
 
     async def aget_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
         """The async twin of :meth:`get_upload_from_url_status`, for triggers (httpx, one attempt)."""
-        method = "asset.upload_from_url_get_status"
-        settings = self._settings_from(await self.aget_connection(self.cincopa_conn_id))
-        query = {"api_token": settings.token, "status_id": _required(status_id, "status_id")}
+        params = {"status_id": _required(status_id, "status_id")}
+        return UploadFromUrlStatus.from_answer(status_id, await self.acall("asset.upload_from_url_get_status", params))
+
+    async def aabort_upload_from_url(self, status_id: str) -> dict[str, Any]:
+        """The async twin of :meth:`abort_upload_from_url`, for a trigger's ``on_kill``."""
+        params = {"status_id": _required(status_id, "status_id")}
+        return await self.acall("asset.upload_from_url_abort", params, http_method="POST")
+
+    async def acall(self, method: str, params: dict[str, Any], *, http_method: str = "GET") -> dict[str, Any]:
+        """
+        One async API call through the hook's ``httpx.AsyncClient``, without retries.
+
+        Triggers poll again on their own schedule, so a failed poll is simply the next poll's job.
+        The connection is read once, asynchronously, as the triggerer requires.
+
+        :param method: the method name without ``.json``.
+        :param params: its parameters.
+        :param http_method: ``GET`` or ``POST``.
+        """
+        if self._async_settings is None:
+            self._async_settings = self._settings_from(await self.aget_connection(self.cincopa_conn_id))
+        settings = self._async_settings
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=settings.timeout)
+        query = {"api_token": settings.token, **_clean(params)}
         try:
-            async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=settings.timeout) as client:
-                response = await client.get(f"{settings.base_url}{method}.json", params=query)
+            response = await self._aclient.request(http_method, f"{settings.base_url}{method}.json", params=query)
         except httpx.HTTPError as exc:
             raise TransientError(f"Could not reach Cincopa for {method}: {describe(exc)}", method=method) from None
-        answer = parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
-        return UploadFromUrlStatus.from_answer(status_id, answer)
+        return parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
+
+    async def aclose(self) -> None:
+        """Close the async client (one per trigger run)."""
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
 
     def abort_upload_from_url(self, status_id: str) -> dict[str, Any]:
         """Stop a running import (``asset.upload_from_url_abort``)."""

@@ -118,6 +118,7 @@ class ChunkedUpload:
     :param chunk_size: bytes per request.
     :param max_parallel_chunks: requests in flight at once.
     :param progress_callback: ``callback(bytes_done, total_bytes)`` after each chunk.
+    :param cancel: set it (from another thread, e.g. ``on_kill``) to stop sending chunks.
     """
 
     def __init__(
@@ -130,6 +131,7 @@ class ChunkedUpload:
         chunk_size: int | None = None,
         max_parallel_chunks: int | None = None,
         progress_callback: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
         self.parallel = DEFAULT_PARALLEL_CHUNKS if max_parallel_chunks is None else int(max_parallel_chunks)
@@ -144,7 +146,7 @@ class ChunkedUpload:
         self.progress_callback = progress_callback
         self.source: Source = open_source(source, source_conn_id)
         self.filename = filename or self.source.name
-        self._stop = threading.Event()
+        self._stop = cancel or threading.Event()
         self._lock = threading.Lock()
 
     def run(
@@ -187,6 +189,11 @@ class ChunkedUpload:
             self._state, self._on_state = state, on_state
             self._notify()
             self._send_all(state.missing(self.chunk_size))
+            if self._stop.is_set() and state.rid is None:
+                raise CincopaUploadError(
+                    f"The upload of {self.filename} was cancelled after {state.bytes_done} of {state.size} bytes",
+                    method="upload",
+                )
             if self.source.current_size() != state.size:
                 raise CincopaInputError(
                     f"The file {self.filename} changed size during upload ({state.size} bytes at the start, "

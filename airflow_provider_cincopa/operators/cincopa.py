@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -131,6 +132,7 @@ class CincopaUploadFileOperator(_CincopaOperator):
 
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
+        self._cancel = threading.Event()  # made here: operators are deep-copied, locks are not
         store = context.get("task_state_store")
         resume = _load_upload_state(store.get(UPLOAD_STATE_KEY)) if store is not None else None
         if store is None:
@@ -151,6 +153,7 @@ class CincopaUploadFileOperator(_CincopaOperator):
             source_conn_id=self.source_conn_id,
             resume=resume,
             on_state=save,
+            cancel=self._cancel,
         )
         self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
         meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
@@ -159,6 +162,12 @@ class CincopaUploadFileOperator(_CincopaOperator):
             self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
         _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
         return result.rid
+
+    def on_kill(self) -> None:
+        """Stop sending chunks; what was acknowledged stays in task_state_store for a retry."""
+        cancel = getattr(self, "_cancel", None)
+        if cancel is not None:
+            cancel.set()
 
 
 def _dump_upload_state(state: ResumeState) -> dict[str, Any]:
@@ -267,7 +276,7 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
     # import, so it returns the rid, not None as the base signature says.
     def poll_until_complete(self, external_id: Any, context: Context) -> str | None:  # type: ignore[override]
         """Wait in the worker or defer, or return at once when not waiting."""
-        status_id = str(external_id)
+        status_id = self._status_id = str(external_id)
         if not self.wait_for_completion:
             return status_id
         deadline = None if self.timeout is None else time.time() + self.timeout
@@ -278,6 +287,7 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
                     cincopa_conn_id=self.cincopa_conn_id,
                     poll_interval=self.poll_interval,
                     end_time=deadline,
+                    abort_on_kill=True,
                 ),
                 method_name="execute_complete",
                 timeout=None if self.timeout is None else timedelta(seconds=self.timeout + 60),
@@ -301,6 +311,13 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
         if getattr(self, "_result", None) is None:
             self._result = self._finish(context, status)
         return self._result
+
+    def on_kill(self) -> None:
+        """A user killed the task while it waited: abort the import it started."""
+        status_id = getattr(self, "_status_id", None)
+        if status_id and self.wait_for_completion:
+            self.hook.abort_upload_from_url(status_id)
+            self.log.info("Aborted Cincopa import %s", status_id)
 
     # -- results ------------------------------------------------------------------------------
 

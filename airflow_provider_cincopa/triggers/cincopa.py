@@ -30,6 +30,8 @@ class CincopaUploadStatusTrigger(BaseTrigger):
     :param cincopa_conn_id: the Airflow connection with the api_token.
     :param poll_interval: seconds between two status calls.
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
+    :param abort_on_kill: abort the remote import when a user kills the deferred task (the
+        operator that started the import owns it; a sensor that only watches it does not).
     """
 
     def __init__(
@@ -39,8 +41,10 @@ class CincopaUploadStatusTrigger(BaseTrigger):
         cincopa_conn_id: str = CincopaHook.default_conn_name,
         poll_interval: float = 15.0,
         end_time: float | None = None,
+        abort_on_kill: bool = False,
     ) -> None:
         super().__init__()
+        self.abort_on_kill = abort_on_kill
         self.status_id = status_id
         self.cincopa_conn_id = cincopa_conn_id
         self.poll_interval = poll_interval
@@ -55,12 +59,32 @@ class CincopaUploadStatusTrigger(BaseTrigger):
                 "cincopa_conn_id": self.cincopa_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "abort_on_kill": self.abort_on_kill,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal state or ``end_time``, then yield one event."""
         hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        try:
+            async for event in self._poll(hook):
+                yield event
+                return
+        finally:
+            await hook.aclose()
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task: abort the import it started, if it owns it."""
+        if not self.abort_on_kill:
+            return
+        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        try:
+            await hook.aabort_upload_from_url(self.status_id)
+            self.log.info("Aborted Cincopa import %s", self.status_id)
+        finally:
+            await hook.aclose()
+
+    async def _poll(self, hook: CincopaHook) -> AsyncIterator[TriggerEvent]:
         failures = 0
         while True:
             try:
