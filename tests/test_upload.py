@@ -269,3 +269,44 @@ def test_memory_stays_bounded_whatever_the_chunk_size(emulator, tmp_path):
     assert growth_mib < 32, f"peak RSS grew by {growth_mib:.1f} MiB while uploading"
     [asset] = emulator.assets()
     assert asset["size"] == 160 * MiB
+
+
+def test_resume_with_expired_upload_url_starts_over(hook, emulator, tmp_path):
+    path = tmp_path / "expired.mp4"
+    size = 3 * MiB
+    digest = make_file(path, size)
+    from airflow_provider_cincopa.hooks.sources import LocalSource
+
+    expired = ResumeState(
+        upload_url=hook.get_upload_url().replace("hash=", "hash=0"),
+        unique_id="old",
+        filename="expired.mp4",
+        size=size,
+        done=[[0, MiB]],
+        source_version=LocalSource(path).version,
+    )
+    result = hook.upload_file(str(path), chunk_size=MiB, resume=expired)
+    [asset] = emulator.assets()
+    assert asset["rid"] == result.rid and asset["sha256"] == digest
+    statuses = [r["status"] for r in emulator.requests("/upload/")]
+    assert 1 <= statuses.count(403) <= 2, "only the chunks in flight met the dead URL"
+    assert statuses.count(200) == 3, "then the whole file went with a fresh URL"
+
+
+def test_resume_of_a_replaced_file_starts_over(hook, emulator, tmp_path):
+    path = tmp_path / "replaced.mp4"
+    make_file(path, 2 * MiB, seed=1)
+    states = []
+    emulator.faults(fail=[{"path_prefix": "/upload", "nth": 2, "status": 400, "times": 1}])
+    with pytest.raises(Exception):  # noqa: B017 - only the saved state matters here
+        hook.upload_file(
+            str(path), chunk_size=MiB, max_parallel_chunks=1, on_state=lambda s: states.append(s.to_json())
+        )
+    emulator.clear_faults()
+    time.sleep(0.01)
+    digest = make_file(path, 2 * MiB, seed=2)  # same name and size, other bytes
+    saved = ResumeState.from_json(states[-1])
+    assert saved.bytes_done == MiB
+    result = hook.upload_file(str(path), chunk_size=MiB, resume=saved)
+    [asset] = emulator.assets()
+    assert asset["rid"] == result.rid and asset["sha256"] == digest, "no mix of old and new bytes"

@@ -28,6 +28,8 @@ class Source(Protocol):
     name: str
     size: int
     block_size: int
+    #: What tells two versions of the file apart (mtime, ETag): a resume needs the same one.
+    version: str | None
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Return up to ``length`` bytes starting at ``offset``."""
@@ -58,7 +60,9 @@ class LocalSource:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
             raise CincopaInputError(f"The file to upload cannot be read: {self.path} ({exc.strerror})") from None
-        self.size = os.fstat(self._fd).st_size
+        stat = os.fstat(self._fd)
+        self.size = stat.st_size
+        self.version: str | None = f"{stat.st_ino}-{stat.st_mtime_ns}"
 
     def read_at(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
@@ -87,7 +91,12 @@ class ObjectStorageSource:
             raise CincopaInputError(f"The file to upload does not exist: {where}")
         if path.is_dir():
             raise CincopaInputError(f"The file to upload is a directory, not a file: {where}")
+        info = path.fs.info(path.path)
         self.size = self.current_size()
+        marker = next(
+            (info[k] for k in ("ETag", "etag", "md5", "mtime", "LastModified", "updated") if info.get(k)), None
+        )
+        self.version = None if marker is None else str(marker)
 
     def read_at(self, offset: int, length: int) -> bytes:
         return bytes(self.path.fs.cat_file(self.path.path, start=offset, end=offset + length))

@@ -72,6 +72,7 @@ class ResumeState:
     done: list[list[int]] = field(default_factory=list)
     rid: str | None = None
     id: int | None = None
+    source_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict for ``task_state_store``."""
@@ -146,7 +147,8 @@ class ChunkedUpload:
         self.progress_callback = progress_callback
         self.source: Source = open_source(source, source_conn_id)
         self.filename = filename or self.source.name
-        self._stop = cancel or threading.Event()
+        self._cancel = cancel or threading.Event()
+        self._stop = threading.Event()
         self._lock = threading.Lock()
 
     def run(
@@ -163,57 +165,72 @@ class ChunkedUpload:
         :param resume: a previous try's state: only its missing ranges are sent.
         :param on_state: called with the state at the start and after each acknowledged chunk.
         """
+        self._on_state = on_state
         try:
             state = self._usable(resume)
-            if state is None:
-                state = ResumeState(
-                    upload_url=get_upload_url(),
-                    unique_id=f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:12]}",
-                    filename=self.filename,
-                    size=self.source.size,
-                )
-            elif state.rid is not None and state.id is not None:
+            if state is not None and state.rid is not None and state.id is not None:
                 self.log.info(
-                    "Upload of %s already finished as asset %s: not uploading again",
-                    state.filename,
-                    state.rid,
+                    "Upload of %s already finished as asset %s: not uploading again", state.filename, state.rid
                 )
                 return UploadResult(rid=state.rid, id=state.id, filename=state.filename, size=state.size)
-            else:
+            if state is not None:
                 self.log.info(
                     "Resuming upload of %s: %d of %d bytes were already acknowledged",
                     state.filename,
                     state.bytes_done,
                     state.size,
                 )
-            self._state, self._on_state = state, on_state
-            self._notify()
-            self._send_all(state.missing(self.chunk_size))
-            if self._stop.is_set() and state.rid is None:
-                raise CincopaUploadError(
-                    f"The upload of {self.filename} was cancelled after {state.bytes_done} of {state.size} bytes",
-                    method="upload",
-                )
-            if self.source.current_size() != state.size:
-                raise CincopaInputError(
-                    f"The file {self.filename} changed size during upload ({state.size} bytes at the start, "
-                    f"{self.source.current_size()} now): upload a file that is no longer being written"
-                )
-            if state.rid is None or state.id is None:
-                raise CincopaUploadError(
-                    f"Cincopa took every byte of {self.filename} but never answered with a new resource id",
-                    method="upload",
-                )
-            return UploadResult(rid=state.rid, id=state.id, filename=state.filename, size=state.size)
+                try:
+                    return self._upload(state)
+                except CincopaAuthError:
+                    # Upload URLs expire; nothing was created with this one (no rid), so start over.
+                    self.log.warning(
+                        "The upload host no longer accepts the saved upload URL for %s: starting a new upload",
+                        self.filename,
+                    )
+            fresh = ResumeState(
+                upload_url=get_upload_url(),
+                unique_id=f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:12]}",
+                filename=self.filename,
+                size=self.source.size,
+                source_version=self.source.version,
+            )
+            return self._upload(fresh)
         finally:
             self.source.close()
+
+    def _upload(self, state: ResumeState) -> UploadResult:
+        self._state, self._stop = state, threading.Event()
+        self._notify()
+        self._send_all(state.missing(self.chunk_size))
+        if self._cancel.is_set() and state.rid is None:
+            raise CincopaUploadError(
+                f"The upload of {self.filename} was cancelled after {state.bytes_done} of {state.size} bytes",
+                method="upload",
+            )
+        if self.source.current_size() != state.size:
+            raise CincopaInputError(
+                f"The file {self.filename} changed size during upload ({state.size} bytes at the start, "
+                f"{self.source.current_size()} now): upload a file that is no longer being written"
+            )
+        if state.rid is None or state.id is None:
+            raise CincopaUploadError(
+                f"Cincopa took every byte of {self.filename} but never answered with a new resource id",
+                method="upload",
+            )
+        return UploadResult(rid=state.rid, id=state.id, filename=state.filename, size=state.size)
+
+    def _halted(self) -> bool:
+        return self._stop.is_set() or self._cancel.is_set()
 
     def _usable(self, resume: ResumeState | None) -> ResumeState | None:
         if resume is None:
             return None
-        if resume.size != self.source.size or resume.filename != self.filename:
+        changed = resume.source_version is not None and resume.source_version != self.source.version
+        if resume.size != self.source.size or resume.filename != self.filename or changed:
             self.log.warning(
-                "The saved upload state is for %s (%d bytes), not %s (%d bytes): starting a new upload",
+                "The saved upload state is for another version of %s (%d bytes), not this %s (%d bytes): "
+                "starting a new upload",
                 resume.filename,
                 resume.size,
                 self.filename,
@@ -240,7 +257,7 @@ class ChunkedUpload:
         self._log_progress(final=True)
 
     def _send_chunk(self, start: int, end: int) -> None:
-        if self._stop.is_set():
+        if self._halted():
             return
         settings = self.hook.settings
         retrying = Retrying(
@@ -253,7 +270,7 @@ class ChunkedUpload:
         try:
             for attempt in retrying:
                 with attempt:
-                    if self._stop.is_set():
+                    if self._halted():
                         return
                     answer = self._post(start, end)
         except BaseException:
@@ -351,21 +368,22 @@ def parse_upload_answer(filename: str, status_code: int, text: str, retry_after:
     """
     Check one upload-host answer and return its text, or raise.
 
-    An answer containing ``error`` is fatal whatever its HTTP status (Cincopa's own clients stop
+    HTTP 403 means the upload URL is not (or no longer) accepted. An answer containing ``error``
+    is fatal whatever its other HTTP status (Cincopa's own clients stop
     there: quota, refused file); 429 and 5xx are retried; an answer with neither ``done`` nor a
     resource id is treated as truncated and the chunk is sent again.
     """
     flat = " ".join(text.split())
     said = redact(flat[:300])
-    if "error" in text.lower():
-        raise CincopaUploadError(
-            f"Cincopa refused the upload of {filename}: {said}", method="upload", status_code=status_code
-        )
     if status_code == 403:
         raise CincopaAuthError(
             f"The upload host refused {filename} with HTTP 403 ({said}): the upload URL expired or is invalid",
             method="upload",
             status_code=403,
+        )
+    if "error" in text.lower():
+        raise CincopaUploadError(
+            f"Cincopa refused the upload of {filename}: {said}", method="upload", status_code=status_code
         )
     if status_code in RETRYABLE_STATUS:
         raise TransientError(
