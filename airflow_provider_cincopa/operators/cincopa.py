@@ -92,6 +92,7 @@ class CincopaUploadFileOperator(_CincopaOperator):
         *META_FIELDS,
         "filename",
     )
+    template_fields_renderers = {"tags": "json"}
 
     def __init__(
         self,
