@@ -18,7 +18,6 @@ from tenacity import RetryCallState
 from airflow_provider_cincopa.exceptions import (
     CincopaApiError,
     CincopaAuthError,
-    CincopaError,
     CincopaHttpError,
     CincopaInputError,
     CincopaResponseError,
@@ -160,11 +159,6 @@ class BackoffWithRetryAfter:
 def describe(exc: BaseException) -> str:
     """A redacted one-line description of a network-level exception."""
     return redact(f"{type(exc).__name__}: {exc}")
-
-
-def ensure_error(exc: BaseException) -> CincopaError:
-    """Wrap anything that is not already a provider error, keeping its (redacted) text."""
-    return exc if isinstance(exc, CincopaError) else CincopaHttpError(describe(exc))
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
