@@ -102,3 +102,14 @@ def xcom(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
 
 def env_without(*names: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def secrets_seen_by(emulator: Emulator, *known: str) -> set[str]:
+    """Every secret the emulator handed out or received since its last reset, plus ``known``."""
+    found = {emulator.token, *known}
+    for request in emulator.state()["requests"]:
+        query = request["query"]
+        for key in ("api_token", "hash", "security_key"):
+            if query.get(key):
+                found.add(query[key])
+    return {s for s in found if len(s) >= 5}

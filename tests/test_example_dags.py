@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER, TOKEN
-from tests.support import make_file, task_states, xcom
+from tests.support import make_file, secrets_seen_by, task_states, xcom
 
 EXAMPLES = Path(__file__).parent.parent / "example_dags"
 SECURITY_KEY = "WEBHOOKKEY" + TOKEN[-8:]
@@ -53,19 +53,8 @@ def chatty_logs():
         lg.setLevel(level)
 
 
-def secrets_seen_by(emulator) -> set[str]:
-    """Every secret the emulator handed out or received in this test."""
-    found = {TOKEN, SECURITY_KEY}
-    for request in emulator.state()["requests"]:
-        query = request["query"]
-        for key in ("api_token", "hash", "security_key"):
-            if query.get(key):
-                found.add(query[key])
-    return {s for s in found if len(s) >= 5}
-
-
 def assert_no_leak(emulator, captured: str, *extra_texts: str) -> None:
-    secrets = secrets_seen_by(emulator)
+    secrets = secrets_seen_by(emulator, SECURITY_KEY)
     assert len(secrets) >= 2
     texts = {"task output and logs": captured, **{f"text {i}": t for i, t in enumerate(extra_texts)}}
     for log_file in (AIRFLOW_HOME / "logs").rglob("*"):

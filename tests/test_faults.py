@@ -18,9 +18,19 @@ from airflow_provider_cincopa.exceptions import (
 )
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from tests.conftest import TOKEN
-from tests.support import make_file
+from tests.support import make_file, secrets_seen_by
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_output(capfd, emulator):
+    """Whatever a fault test printed or logged (retry warnings included) holds no secret."""
+    yield
+    out = capfd.readouterr()
+    assert_clean(out.out + out.err)
+    for secret in secrets_seen_by(emulator):
+        assert secret not in out.out + out.err
 
 
 @pytest.fixture
@@ -162,8 +172,9 @@ def test_403_and_refusals_are_never_retried(fast_retries, emulator, monkeypatch)
 
 def test_calls_that_create_are_not_retried_once_sent(fast_retries, emulator, media_server):
     emulator.faults(fail=[{"path_prefix": "/v2/asset.upload_from_url.json", "nth": 1, "status": 503, "times": 1}])
-    with pytest.raises(CincopaHttpError, match="503"):
+    with pytest.raises(CincopaHttpError, match="503") as err:
         fast_retries.upload_from_url(media_server.add("once.mp4", b"o" * 10))
+    assert_clean(str(err.value))
     assert len(emulator.requests("/v2/asset.upload_from_url.json")) == 1, "a retry could start a second import"
     assert emulator.state()["url_imports"] == []
 
@@ -205,9 +216,10 @@ def test_refused_final_chunk_leaves_no_asset(fast_retries, emulator, tmp_path):
     emulator.faults(max_assets=0)
     path = tmp_path / "refused.mp4"
     make_file(path, 3 * MiB)
-    with pytest.raises(CincopaUploadError, match="out of assets quota"):
+    with pytest.raises(CincopaUploadError, match="out of assets quota") as err:
         fast_retries.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1)
     assert emulator.assets() == []
+    assert_clean(str(err.value))
 
 
 def test_32_parallel_uploads_lose_nothing(emulator, tmp_path):
