@@ -70,7 +70,8 @@ class CincopaUploadFileOperator(_CincopaOperator):
     :param gallery_fid: add the asset to this gallery. (templated)
     :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``). (templated)
     :param attach_type: e.g. ``thumb``. (templated)
-    :param caption: title. (templated)
+    :param caption: title, set with the other metadata in one ``set_meta`` call after the upload
+        (not when attaching). (templated)
     :param description: short description. (templated)
     :param long_description: long description. (templated)
     :param tags: a list or a comma string. (templated)
@@ -158,7 +159,11 @@ class CincopaUploadFileOperator(_CincopaOperator):
         )
         self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
         meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
-        if meta and not self.attach_to_rid:
+        if meta and self.attach_to_rid:
+            # An attached file (a thumbnail, subtitles) is not an asset of its own: the metadata
+            # would land on the parent asset, which is rarely what was meant.
+            self.log.warning("Not setting %s: the file was attached to %s", ", ".join(sorted(meta)), result.rid)
+        elif meta:
             self.hook.set_meta(result.rid, **meta)
             self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
         _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
