@@ -8,7 +8,7 @@ upload hash can reach a log line or a traceback through one of these.
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
+from airflow.exceptions import AirflowException, AirflowFailException
 
 
 class CincopaError(AirflowException):
@@ -53,3 +53,12 @@ class CincopaUploadError(CincopaError):
 
 class CincopaUploadFromUrlError(CincopaError):
     """An ``asset.upload_from_url`` import failed, was aborted, or did not finish in time."""
+
+
+class CincopaImportFailedError(CincopaUploadFromUrlError, AirflowFailException):
+    """
+    The import a sensor watches failed or was aborted: retrying the sensor cannot change that.
+
+    An ``AirflowFailException``, so the task fails without using its retries (``soft_fail``
+    still turns it into a skip).
+    """

@@ -232,10 +232,12 @@ def test_sensor_fails_at_once_on_failed_import(emulator, airflow_db, media_serve
         imp = CincopaUploadFromUrlOperator(task_id="imp", source_url="{media_server.url}/nothing.mp4",
             wait_for_completion=False)
         CincopaUploadStatusSensor(task_id="wait", status_id=imp.output, poke_interval=0.2, timeout=60,
-            deferrable={deferrable})
+            deferrable={deferrable}, retries=3)
         """,
     )
     assert task_states(dr)["wait"] == "failed"
+    [wait] = [ti for ti in dr.get_task_instances() if ti.task_id == "wait"]
+    assert wait.try_number == 1, "a failed import is final: no retries spent on it"
 
 
 @pytest.mark.parametrize("deferrable", [False, True])
@@ -274,6 +276,10 @@ async def test_trigger_events(emulator, media_server):
     event = await asyncio.wait_for(ok.run().__anext__(), 20)
     assert event.payload["status"] == "success" and event.payload["rid"]
 
+    failed = CincopaUploadStatusTrigger(status_id=_start_missing(media_server), poll_interval=0.1)
+    event = await asyncio.wait_for(failed.run().__anext__(), 20)
+    assert event.payload["status"] == "failed" and "404" in event.payload["message"]
+
     bad = CincopaUploadStatusTrigger(status_id="nosuchstatus", poll_interval=0.1)
     event = await asyncio.wait_for(bad.run().__anext__(), 20)
     assert event.payload["status"] == "error" and "status_id" in event.payload["message"]
@@ -284,6 +290,30 @@ async def test_trigger_events(emulator, media_server):
     )
     event = await asyncio.wait_for(late.run().__anext__(), 20)
     assert event.payload["status"] == "timeout"
+
+
+def _start_missing(media_server) -> str:
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    return CincopaHook().upload_from_url(f"{media_server.url}/not-there.mp4")
+
+
+def test_sensor_turns_trigger_events_into_results():
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
+    from airflow_provider_cincopa.sensors.cincopa import CincopaUploadStatusSensor
+
+    sensor = CincopaUploadStatusSensor(task_id="s", status_id="st-1", deferrable=True)
+    event = {"status_id": "st-1", "rid": None, "message": "why"}
+    assert sensor.execute_complete({}, {**event, "status": "success", "rid": "AAAAAAAAAAAA"}) == "AAAAAAAAAAAA"
+    with pytest.raises(CincopaImportFailedError, match="why"):
+        sensor.execute_complete({}, {**event, "status": "failed"})
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute_complete({}, {**event, "status": "timeout"})
+    with pytest.raises(CincopaUploadFromUrlError) as err:
+        sensor.execute_complete({}, {**event, "status": "error"})
+    assert not isinstance(err.value, CincopaImportFailedError), "an error talking to Cincopa may pass: retry"
 
 
 def _start(media_server, name: str, size: int) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_cincopa.exceptions import CincopaUploadFromUrlError
+from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
@@ -24,7 +24,8 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
     Wait until Cincopa's import ``status_id`` is done and push the new asset's ``rid`` as XCom.
 
     Works in ``poke`` and ``reschedule`` mode and, with ``deferrable=True``, in the triggerer.
-    A failed or aborted import fails the task at once, with Cincopa's reason.
+    A failed or aborted import fails the task at once, with Cincopa's reason, and without using
+    its retries: watching the same import again cannot change the outcome.
 
     .. seealso:: :class:`~airflow_provider_cincopa.operators.cincopa.CincopaUploadFromUrlOperator`
 
@@ -58,7 +59,7 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
         """One status call: done gives the rid, failed raises, anything else pokes again."""
         status = self.hook.get_upload_from_url_status(str(self.status_id))
         if status.state == "failed":
-            raise CincopaUploadFromUrlError(f"Cincopa import {self.status_id} failed: {status.message}")
+            raise CincopaImportFailedError(f"Cincopa import {self.status_id} failed: {status.message}")
         if status.state == "done":
             self.log.info("Import %s created asset %s", self.status_id, status.rid)
             return PokeReturnValue(is_done=True, xcom_value=status.rid)
@@ -89,4 +90,6 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
             return str(event["rid"])
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(event["message"])
+        if event["status"] == "failed":
+            raise CincopaImportFailedError(event["message"])
         raise CincopaUploadFromUrlError(event["message"])
