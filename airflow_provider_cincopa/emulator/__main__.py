@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 from airflow_provider_cincopa.emulator.server import EmulatorServer
 
@@ -19,27 +21,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("CINCOPA_EMULATOR_TOKEN"),
         help="the account's api_token (default: $CINCOPA_EMULATOR_TOKEN)",
     )
-    parser.add_argument("--data-dir", help="persist assets and metadata in this folder")
-    parser.add_argument("--gallery", action="append", default=[], help="a gallery fid that exists (repeatable)")
+    parser.add_argument("--data-dir", help="persist assets and metadata in this folder (default: a temp dir)")
+    parser.add_argument("--gallery", action="append", default=[], metavar="FID", help="a gallery that exists")
     parser.add_argument(
         "--extra-token",
         action="append",
         default=[],
         metavar="TOKEN=perm1|perm2",
-        help="another token with limited permissions (repeatable)",
+        help="another token with limited permissions, e.g. RO=ping|asset.list (repeatable)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API answer")
-    parser.add_argument("--bandwidth", type=int, default=0, help="request-body bytes/s cap per connection")
+    parser.add_argument("--bandwidth", type=int, default=0, help="request-body bytes/s cap per request")
     parser.add_argument("--max-assets", type=int, help="refuse uploads past this many assets")
+    parser.add_argument("--import-rate", type=int, default=0, help="bytes/s cap for upload_from_url downloads")
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("--token (or $CINCOPA_EMULATOR_TOKEN) is required")
+    for spec in args.extra_token:
+        if "=" not in spec or not spec.partition("=")[0]:
+            parser.error(f"--extra-token {spec!r}: expected TOKEN=perm1|perm2")
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     extra = {}
     for spec in args.extra_token:
         token, _, perms = spec.partition("=")
@@ -51,14 +57,27 @@ def main(argv: list[str] | None = None) -> None:
         data_dir=args.data_dir,
         galleries=tuple(args.gallery),
         extra_tokens=extra,
+        latency=args.latency,
+        bandwidth=args.bandwidth,
+        max_assets=args.max_assets,
+        import_rate=args.import_rate,
     )
-    knobs: dict[str, object] = {"bandwidth": args.bandwidth, "max_assets": args.max_assets}
-    if args.latency:
-        knobs["latency"] = {"path_prefix": "/v2/", "seconds": args.latency}
-    server.state.faults.configure(knobs)
+    # Our own handlers, not uvicorn's: uvicorn re-raises the signal after shutting down, which
+    # would kill the process before the temp data dir is removed.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
     print(f"Cincopa emulator listening on {server.base_url}", flush=True)
-    server.serve_forever()
+    try:
+        while not stop.wait(0.5):
+            if not server.is_running():
+                logging.getLogger(__name__).error("the server thread died")
+                return 1
+    finally:
+        server.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
+import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from airflow_provider_cincopa.emulator import api, uploads
+from airflow_provider_cincopa.emulator.middleware import DropConnection, FaultsAndLog
 from airflow_provider_cincopa.emulator.state import EmulatorState
 
-#: Request headers kept in the request log (tests assert on the wire).
-LOGGED_HEADERS = (
-    "user-agent",
-    "content-type",
-    "content-length",
-    "content-range",
-    "x-file-name",
-    "unique-id",
-    "authorization",
-    "api_token",
-    "x-api-token",
-)
+__all__ = ["DropConnection", "create_app"]
+
+log = logging.getLogger(__name__)
 
 
-class DropConnection(Exception):
-    """Raised to abort the TCP connection without an answer (see ``server.DroppingH11Protocol``)."""
+def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status)
+
+
+def _refuse(message: str, status: int = 200) -> JSONResponse:
+    return _json({"success": False, "message": message}, status)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def create_app(state: EmulatorState) -> Any:
@@ -40,52 +38,72 @@ def create_app(state: EmulatorState) -> Any:
 
     async def api_call(request: Request) -> Response:
         method = request.path_params.get("method", "upload.iframe")
-        params = dict(request.query_params)
+        query = dict(request.query_params)
+        params = dict(query)
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            params = {**dict(parse_qsl((await request.body()).decode())), **params}
-        token = state.token(params.pop("api_token", None))
+            # Form fields are parameters too, but the query string wins and the token never comes from here.
+            form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+            form.pop("api_token", None)
+            params = {**form, **query}
+        value = params.pop("api_token", None)
+        known = bool(value) and value in state.tokens
+        token = state.token(value)
         if token is None:
-            return _json({"success": False, "message": "invalid or missing api_token"}, 403)
+            why = "missing api_token (it goes in the query string)" if not value else "invalid api_token"
+            return _refuse("api_token expired" if known else why, 403)
+        if token.sourceip and token.sourceip != _client_ip(request):
+            return _refuse(f"api_token is not valid from {_client_ip(request)}", 403)
         handler = api.METHODS.get(method)
         if handler is None:
-            return _json({"success": False, "message": f"unknown method: {method}"}, 404)
-        if not token.allows(method.replace("webhhook", "webhook")):
-            return _json(
-                {"success": False, "message": f"permission denied: {method} is not allowed for this token"}, 403
-            )
+            return _refuse(f"unknown method: {method}", 404)
+        if not token.allows(api.canonical(method)):
+            return _refuse(f"permission denied: {method} is not allowed for this token", 403)
         started = time.monotonic()
+        call = api.Call(state, params, token, str(request.base_url).rstrip("/"), _client_ip(request))
         try:
-            if handler is api.get_upload_url:
-                answer = handler(state, params, token, base=str(request.base_url).rstrip("/"))
-            else:
-                answer = handler(state, params, token)
+            answer = handler(call)
         except api.Refused as exc:
-            return _json({"success": False, "message": str(exc)})
+            return _refuse(str(exc))
         except ValueError as exc:
-            return _json({"success": False, "message": f"bad parameter: {exc}"})
+            return _refuse(f"bad parameter: {exc}")
+        except Exception as exc:  # an emulator bug: say so in the answer, keep serving
+            log.exception("%s failed", method)
+            return _refuse(f"emulator error in {method}: {type(exc).__name__}: {exc}", 500)
         if isinstance(answer, api.HtmlPage):
             return HTMLResponse(str(answer))
         return _json({"success": True, "runtime": int((time.monotonic() - started) * 1000), **answer})
 
+    async def unknown_api_path(request: Request) -> Response:
+        return _refuse(f"unknown method: {request.url.path} (methods look like /v2/asset.list.json)", 404)
+
     async def upload(request: Request) -> Response:
         try:
             text = await uploads.receive(
-                state, dict(request.query_params), request.headers, _throttled(state, request.stream())
+                state, request.query_params, request.headers, request.stream(), _client_ip(request)
             )
         except uploads.UploadRefused as exc:
-            return PlainTextResponse(f"authentication ok\n{exc}\n" if exc.status == 200 else f"{exc}\n", exc.status)
+            await _drain_quietly(request)
+            return PlainTextResponse(f"{exc}\n", exc.status)
+        except ClientDisconnect:
+            return PlainTextResponse("error: client disconnected\n", 400)  # nobody reads it
         return PlainTextResponse(text)
 
     async def inspect(request: Request) -> Response:
         return _json(state.snapshot())
 
     async def set_faults(request: Request) -> Response:
-        state.faults.configure(await request.json())
+        try:
+            knobs = await request.json()
+            if not isinstance(knobs, dict):
+                raise ValueError("the body must be a JSON object")
+            state.faults.configure(knobs)
+        except (ValueError, TypeError) as exc:
+            return _refuse(f"bad fault knobs: {exc}", 400)
         return _json({"success": True, "faults": state.faults.describe()})
 
     async def clear_faults(request: Request) -> Response:
         state.faults.clear()
-        return _json({"success": True})
+        return _json({"success": True, "faults": state.faults.describe()})
 
     async def reset(request: Request) -> Response:
         state.reset()
@@ -94,92 +112,23 @@ def create_app(state: EmulatorState) -> Any:
     app = Starlette(
         routes=[
             Route("/v2/{method}.json", api_call, methods=["GET", "POST"]),
-            Route("/v2/upload.iframe", api_call, methods=["GET"]),
-            Route("/upload/{rest:path}", upload, methods=["POST"]),
+            Route("/v2/upload.iframe", api_call, methods=["GET", "POST"]),
+            Route("/v2/{rest:path}", unknown_api_path, methods=["GET", "POST"]),
+            Route("/upload/{rest:path}", upload, methods=["POST", "PUT"]),
             Route("/_emulator/state", inspect, methods=["GET"]),
             Route("/_emulator/faults", set_faults, methods=["POST"]),
             Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
             Route("/_emulator/reset", reset, methods=["POST"]),
         ]
     )
-    return _FaultsAndLog(app, state)
+    return FaultsAndLog(app, state)
 
 
-def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status)
-
-
-async def _throttled(state: EmulatorState, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    started, seen = time.monotonic(), 0
-    async for piece in body:
-        yield piece
-        seen += len(piece)
-        if state.faults.bandwidth:
-            ahead = seen / state.faults.bandwidth - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-
-
-class _FaultsAndLog:
-    """ASGI middleware: applies the fault knobs and records every request in the log."""
-
-    def __init__(self, app: Any, state: EmulatorState) -> None:
-        self.app, self.state = app, state
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope["headers"]}
-        entry: dict[str, Any] = {
-            "method": scope["method"],
-            "path": path,
-            "query": dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True)),
-            "headers": {k: v for k, v in headers.items() if k in LOGGED_HEADERS},
-            "body_length": 0,
-            "status": None,
-        }
-        self.state.requests.append(entry)
-        faults = self.state.faults
-
-        async def counting_receive() -> Any:
-            message = await receive()
-            entry["body_length"] += len(message.get("body", b""))
-            return message
-
-        async def recording_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = message["status"]
-            await send(message)
-
-        delay = faults.delay_for(path)
-        if delay:
-            await asyncio.sleep(delay)
-        if (drop := faults.take("drop", path)) is not None:
-            after = int(drop.get("after_bytes", 0))
-            while entry["body_length"] < after:
-                message = await counting_receive()
-                if not message.get("more_body"):
-                    break
-            entry["status"] = "dropped"
-            raise DropConnection()
-        for kind in ("fail", "malformed"):
-            if (rule := faults.take(kind, path)) is not None:
-                await _drain(counting_receive)
-                status = int(rule.get("status", 500 if kind == "fail" else 200))
-                default = "text/html" if kind == "malformed" else "application/json"
-                body = rule.get("body", json.dumps({"success": False, "message": f"injected HTTP {status}"}))
-                headers_out = {"content-type": rule.get("content_type", default)}
-                if rule.get("retry_after") is not None:
-                    headers_out["retry-after"] = str(rule["retry_after"])
-                await Response(body, status, headers=headers_out)(scope, counting_receive, recording_send)
-                return
-        await self.app(scope, counting_receive, recording_send)
-
-
-async def _drain(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return
+async def _drain_quietly(request: Request) -> None:
+    # Read what the client is still sending: answering mid-body makes uvicorn close the socket,
+    # and a client still writing would see a reset instead of our error text.
+    try:
+        async for _ in request.stream():
+            pass
+    except (ClientDisconnect, RuntimeError):  # RuntimeError: the stream was already consumed
+        pass

@@ -6,6 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+RULE_KINDS = ("fail", "drop", "malformed")
+KNOBS = frozenset({*RULE_KINDS, "latency", "bandwidth", "max_assets", "import_rate"})
+
 
 @dataclass
 class Rule:
@@ -36,38 +39,48 @@ class Faults:
     ``drop``: read ``after_bytes`` of the body, then abort the TCP connection without an answer;
     ``malformed``: answer ``body`` with ``status`` and ``content_type`` instead of handling;
     ``latency``: sleep ``seconds`` before answering paths under ``path_prefix``;
-    ``bandwidth``: cap on request-body bytes per second per connection;
+    ``bandwidth``: cap on request-body bytes per second per request;
     ``max_assets``: refuse uploads past this many assets; ``import_rate``: bytes/s for URL imports.
+
+    ``baseline`` holds the start-up knobs (CLI ``--latency`` etc.): clearing or resetting returns
+    to them rather than to nothing, so a quota given on the command line survives test resets.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, baseline: dict[str, Any] | None = None) -> None:
         self._lock = threading.Lock()
+        self.baseline = dict(baseline or {})
         self.clear()
 
     def clear(self) -> None:
-        with self._lock:
-            self.rules: dict[str, list[Rule]] = {"fail": [], "drop": [], "malformed": []}
-            self.latency: dict[str, Any] = {}
-            self.bandwidth = 0
-            self.max_assets: int | None = None
-            self.import_rate = 0
+        self._apply(self.baseline)
 
     def configure(self, knobs: dict[str, Any]) -> None:
-        self.clear()
-        with self._lock:
-            for kind in self.rules:
-                for spec in knobs.get(kind) or []:
-                    spec = dict(spec)
-                    rule = Rule(
+        """Replace the runtime knobs; those not named fall back to the baseline."""
+        unknown = set(knobs) - KNOBS
+        if unknown:
+            # A typo ("fails") silently ignored would make a fault test pass for the wrong reason.
+            raise ValueError(f"unknown fault knobs: {sorted(unknown)}; known: {sorted(KNOBS)}")
+        self._apply({**self.baseline, **knobs})
+
+    def _apply(self, knobs: dict[str, Any]) -> None:
+        rules: dict[str, list[Rule]] = {kind: [] for kind in RULE_KINDS}
+        for kind in RULE_KINDS:
+            for spec in knobs.get(kind) or []:
+                spec = dict(spec)
+                rules[kind].append(
+                    Rule(
                         path_prefix=spec.pop("path_prefix", ""),
                         nth=int(spec.pop("nth", 1)),
                         times=int(spec.pop("times", 1)),
                         options=spec,
                     )
-                    self.rules[kind].append(rule)
-            self.latency = dict(knobs.get("latency") or {})
+                )
+        max_assets = knobs.get("max_assets")
+        with self._lock:
+            self.rules = rules
+            self.latency: dict[str, Any] = dict(knobs.get("latency") or {})
             self.bandwidth = int(knobs.get("bandwidth") or 0)
-            self.max_assets = knobs.get("max_assets")
+            self.max_assets: int | None = None if max_assets is None else int(max_assets)
             self.import_rate = int(knobs.get("import_rate") or 0)
 
     def take(self, kind: str, path: str) -> dict[str, Any] | None:
@@ -92,4 +105,5 @@ class Faults:
                 "bandwidth": self.bandwidth,
                 "max_assets": self.max_assets,
                 "import_rate": self.import_rate,
+                "baseline": self.baseline,
             }

@@ -1,4 +1,4 @@
-"""Run the emulator with uvicorn, in a thread (tests, benchmarks) or as the CLI's main loop."""
+"""Run the emulator with uvicorn in a background thread (tests, benchmarks and the CLI alike)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ class DroppingH11Protocol(H11Protocol):
     uvicorn's h11 protocol, able to drop a connection on purpose.
 
     ASGI gives an app no way to abort its TCP connection (an exception becomes a 500 answer), so
-    the app raises :class:`DropConnection` and this protocol aborts the transport instead.
+    the app raises :class:`DropConnection` and this protocol aborts the transport instead: the
+    client sees a reset, exactly as when a proxy or the network fails mid-request.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -36,6 +37,14 @@ class DroppingH11Protocol(H11Protocol):
         self.app = app
 
 
+def _knobs(knobs: dict[str, Any]) -> dict[str, Any]:
+    """Start-up knobs as ``/_emulator/faults`` takes them; a bare ``latency`` number means all of ``/v2/``."""
+    latency = knobs.get("latency")
+    if isinstance(latency, (int, float)):
+        knobs = {**knobs, "latency": {"path_prefix": "/v2/", "seconds": float(latency)} if latency else None}
+    return {k: v for k, v in knobs.items() if v is not None}
+
+
 class EmulatorServer:
     """
     The emulator on ``host:port`` (port 0 picks a free one), in a background thread.
@@ -43,9 +52,12 @@ class EmulatorServer:
     :param token: the account's api_token.
     :param host: address to bind; loopback unless told otherwise.
     :param port: TCP port, 0 for any free one.
-    :param data_dir: persist assets and metadata there.
+    :param data_dir: persist assets and metadata there; else a temp dir removed at stop.
     :param galleries: gallery fids that exist.
-    :param extra_tokens: more tokens with limited permissions.
+    :param extra_tokens: more tokens with limited permissions, ``{token: (permission, ...)}``.
+    :param knobs: start-up fault knobs, as ``POST /_emulator/faults`` takes them (``latency``
+        may be a number of seconds, ``bandwidth``, ``max_assets``, ``import_rate``, ...). They
+        are the baseline that clearing the faults or a reset returns to.
     """
 
     def __init__(
@@ -56,51 +68,62 @@ class EmulatorServer:
         data_dir: str | None = None,
         galleries: tuple[str, ...] = (),
         extra_tokens: dict[str, tuple[str, ...]] | None = None,
+        **knobs: Any,
     ) -> None:
-        self.state = EmulatorState(token, data_dir=data_dir, galleries=galleries, extra_tokens=extra_tokens)
+        baseline = _knobs(knobs)
+        self.state = EmulatorState(token, data_dir, tuple(galleries), extra_tokens, baseline)
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
-        self.sock.listen(2048)  # listening before the address is printed: no refused first connection
+        self.sock.listen(2048)  # listening before the address is announced: no refused first connection
         self.host, self.port = host, self.sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(self.state),
             http=DroppingH11Protocol,
             access_log=False,
+            log_config=None,  # leave logging to the embedding program (the CLI sends it to stderr)
             log_level="warning",
             lifespan="off",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=3,
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
-    def base_url(self) -> str:
+    def root_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v2/"
+        return f"http://{host}:{self.port}"
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`stop` or a signal."""
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v2/"
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _serve(self) -> None:
         try:
             asyncio.run(self.server.serve(sockets=[self.sock]))
         finally:
-            self.state.close()
+            self.sock.close()
 
     def start(self) -> EmulatorServer:
         """Serve in a background thread; return once it accepts connections."""
-        self.server.config.install_signal_handlers = False  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="cincopa-emulator")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="cincopa-emulator")
         self._thread.start()
         while not self.server.started:
             if not self._thread.is_alive():
                 raise RuntimeError("the emulator failed to start")
-            threading.Event().wait(0.02)
+            threading.Event().wait(0.01)
         return self
 
     def stop(self) -> None:
+        """Stop serving, end URL imports, and remove the temp data dir (a ``data_dir`` is kept)."""
         self.server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=15)
+        self.state.close()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

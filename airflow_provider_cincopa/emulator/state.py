@@ -1,120 +1,49 @@
 """
 Everything the emulator remembers: tokens, assets (bytes on disk), uploads in progress, URL
-imports, webhooks and portals. Thread-safe: uvicorn's loop, upload writes and import threads
-all touch it.
+imports, webhooks and portals. Thread-safe: uvicorn's loop, hashing threads, URL import threads
+and webhook threads all touch it, always under ``state.lock``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import string
 import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_cincopa.emulator.faults import Faults
-from airflow_provider_cincopa.ranges import add_range
-
-MASTER_PERMISSIONS = ("asset.*", "gallery.*", "webhook.*", "portal.*", "upload.*", "token.*")
-#: What a temporary token may call: reads only (wire-protocol page: temp tokens are for browsers).
-READ_METHODS = frozenset(
-    {
-        "ping",
-        "asset.list",
-        "asset.get_tags",
-        "asset.upload_from_url_get_status",
-        "webhook.list",
-        "portal.list",
-        "portal.check",
-        "upload.iframe",
-    }
+from airflow_provider_cincopa.emulator.models import (
+    MASTER_PERMISSIONS,
+    Asset,
+    Token,
+    UploadSession,
+    kind_of,
+    new_rid,
+    now_iso,
 )
-RID_ALPHABET = string.ascii_letters + string.digits + "-_"
-VIDEO = {".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi", ".ts"}
-IMAGE = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-AUDIO = {".mp3", ".wav", ".aac", ".m4a", ".ogg"}
+
+__all__ = ["Asset", "EmulatorState", "QuotaFull", "Token", "UploadSession", "now_iso"]
 
 
-def new_rid() -> str:
-    return "".join(secrets.choice(RID_ALPHABET) for _ in range(12))
+class QuotaFull(Exception):
+    """``max_assets`` is reached: no new asset."""
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-
-
-def kind_of(filename: str) -> str:
-    suffix = Path(filename).suffix.lower()
-    return "video" if suffix in VIDEO else "image" if suffix in IMAGE else "audio" if suffix in AUDIO else "other"
-
-
-@dataclass
-class Token:
-    value: str
-    permissions: tuple[str, ...]
-    expires: float | None = None
-    temp: bool = False
-
-    def allows(self, method: str) -> bool:
-        if self.temp and method not in READ_METHODS:
-            return False
-        if method == "ping":
-            return True
-        namespace = method.split(".")[0]
-        return any(p in (method, f"{namespace}.*", "*") for p in self.permissions)
-
-
-@dataclass
-class Asset:
-    rid: str
-    id: int
-    filename: str
-    size: int
-    sha256: str
-    type: str
-    gallery: str | None = None
-    caption: str = ""
-    description: str = ""
-    long_description: str = ""
-    related_link_text: str = ""
-    related_link_url: str = ""
-    reference_id: str = ""
-    tags: str = ""
-    modified: str = field(default_factory=now_iso)
-    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class UploadSession:
-    """One file arriving in chunks: keyed by upload URL identity, ``unique-id`` and file name."""
-
-    key: str
-    unique_id: str
-    filename: str
-    total: int
-    path: Path
-    target: dict[str, Any]
-    received: list[list[int]] = field(default_factory=list)
-    bytes_received_total: int = 0
-    final_answer: str | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)  # all chunks run on one loop
-
-    def add(self, start: int, end: int) -> None:
-        self.received = add_range(self.received, start, end)
-
-    @property
-    def complete(self) -> bool:
-        return self.received == [[0, self.total]]
+def digest_file(path: Path) -> tuple[int, str]:
+    """Size and sha256 of ``path``, streamed: assets may be GBs and must never sit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return path.stat().st_size, digest.hexdigest()
 
 
 class EmulatorState:
@@ -125,6 +54,7 @@ class EmulatorState:
     :param data_dir: where asset files and metadata persist; a temp dir removed at close if None.
     :param galleries: gallery fids that exist.
     :param extra_tokens: more tokens with limited permissions, ``{token: (permission, ...)}``.
+    :param knobs: start-up fault knobs (``latency``, ``bandwidth``, ``max_assets``, ``import_rate``).
     """
 
     def __init__(
@@ -133,9 +63,10 @@ class EmulatorState:
         data_dir: str | os.PathLike[str] | None = None,
         galleries: tuple[str, ...] = (),
         extra_tokens: dict[str, tuple[str, ...]] | None = None,
+        knobs: dict[str, Any] | None = None,
     ) -> None:
         self.lock = threading.RLock()
-        self.faults = Faults()
+        self.faults = Faults(knobs)
         self.account = {
             "accid": "emulator",
             "accid_num": 1000001,
@@ -145,12 +76,12 @@ class EmulatorState:
         }
         self.tokens: dict[str, Token] = {token: Token(token, MASTER_PERMISSIONS)}
         for value, perms in (extra_tokens or {}).items():
-            self.tokens[value] = Token(value, perms)
-        self.secret = secrets.token_bytes(32)  # signs upload URLs
+            self.tokens[value] = Token(value, tuple(perms))
+        # Signs upload URLs. Not persisted: after a restart old upload URLs are refused (403), as
+        # their half-received sessions are gone too, so clients start over instead of hanging.
+        self.secret = secrets.token_bytes(32)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cincopa-emulator-"))
-        (self.data_dir / "assets").mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "uploads").mkdir(parents=True, exist_ok=True)
         self.galleries = set(galleries)
         self.requests: deque[dict[str, Any]] = deque(maxlen=5000)
         self._next_id = 198_000_000
@@ -161,27 +92,33 @@ class EmulatorState:
 
     def reset(self, keep_files: bool = False) -> None:
         with self.lock:
+            for record in getattr(self, "imports", {}).values():
+                record["_abort"].set()  # a running import must not create an asset after a reset
             self.assets: dict[str, Asset] = {}
             self.uploads: dict[str, UploadSession] = {}
             self.imports: dict[str, dict[str, Any]] = {}
             self.webhooks: dict[str, dict[str, Any]] = {}
-            self.deliveries: list[dict[str, Any]] = []
+            self.deliveries: deque[dict[str, Any]] = deque(maxlen=5000)
             self.portals: dict[str, dict[str, Any]] = {}
             self.requests.clear()
             self.faults.clear()
             self.tokens = {k: t for k, t in self.tokens.items() if not t.temp}
-            if not keep_files:
-                for sub in ("assets", "uploads"):
+            for sub in ("assets", "uploads"):
+                if not keep_files:
                     shutil.rmtree(self.data_dir / sub, ignore_errors=True)
-                    (self.data_dir / sub).mkdir(parents=True)
+                (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+            if not keep_files:
                 self.save()
 
     def close(self) -> None:
+        with self.lock:
+            for record in self.imports.values():
+                record["_abort"].set()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def save(self) -> None:
-        """Persist metadata (asset bytes are already on disk)."""
+        """Persist metadata (asset bytes are already on disk); atomic, so a kill never leaves half a file."""
         with self.lock:
             data = {
                 "assets": [asdict(a) for a in self.assets.values()],
@@ -215,50 +152,42 @@ class EmulatorState:
                 return None
             return token
 
-    def temp_token(self, ttl: int, permissions: tuple[str, ...]) -> str:
+    def temp_token(self, ttl: int, permissions: tuple[str, ...], sourceip: str | None = None) -> str:
         value = "tmp" + secrets.token_urlsafe(24)
         with self.lock:
-            self.tokens[value] = Token(value, permissions or ("*",), expires=time.time() + ttl, temp=True)
+            self.tokens[value] = Token(value, permissions or ("*",), time.time() + ttl, True, sourceip or None)
         return value
 
     # -- assets -------------------------------------------------------------------------------
 
-    def next_id(self) -> int:
-        with self.lock:
-            self._next_id += 1
-            return self._next_id
-
     def asset_file(self, rid: str, suffix: str = "") -> Path:
         return self.data_dir / "assets" / f"{rid}{suffix}"
 
-    def create_asset(self, source: Path, filename: str, target: dict[str, Any]) -> tuple[Asset, bool]:
-        """
-        Turn an assembled file into an asset, or attach it to ``target['rid']``.
+    def quota_full(self) -> bool:
+        limit = self.faults.max_assets
+        return limit is not None and len(self.assets) >= limit
 
-        Returns the asset and whether it is new. Hashing streams the file (it may be GBs).
+    def add_asset(
+        self, source: Path, filename: str, target: dict[str, Any], size: int, sha256: str
+    ) -> tuple[Asset, bool]:
         """
-        digest = hashlib.sha256()
-        with open(source, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        size = source.stat().st_size
+        Turn an assembled, already hashed file into an asset, or attach it to ``target['rid']``.
+
+        Returns the asset and whether it is new. The quota is checked under the lock, so parallel
+        completions can never overshoot it.
+        """
         with self.lock:
             parent = self.assets.get(target.get("rid") or "")
             if parent is not None:
                 os.replace(source, self.asset_file(parent.rid, f".{target['type']}"))
-                parent.attachments[target["type"]] = {"filename": filename, "size": size, "sha256": digest.hexdigest()}
+                parent.attachments[target["type"]] = {"filename": filename, "size": size, "sha256": sha256}
                 parent.modified = now_iso()
                 self.save()
                 return parent, False
-            asset = Asset(
-                rid=new_rid(),
-                id=self.next_id(),
-                filename=filename,
-                size=size,
-                sha256=digest.hexdigest(),
-                type=kind_of(filename),
-                gallery=target.get("fid") or None,
-            )
+            if self.quota_full():
+                raise QuotaFull("out of assets quota")
+            self._next_id += 1
+            asset = Asset(new_rid(), self._next_id, filename, size, sha256, kind_of(filename), target.get("fid"))
             os.replace(source, self.asset_file(asset.rid))
             self.assets[asset.rid] = asset
             self.save()
@@ -273,16 +202,12 @@ class EmulatorState:
                 self.save()
             return asset
 
-    def quota_full(self) -> bool:
-        limit = self.faults.max_assets
-        return limit is not None and len(self.assets) >= int(limit)
-
     # -- inspection ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "assets": [asdict(a) for a in self.assets.values()],
+                "assets": [{**asdict(a), "fid": a.gallery} for a in self.assets.values()],
                 "uploads": [
                     {
                         "unique_id": u.unique_id,
@@ -291,6 +216,7 @@ class EmulatorState:
                         "received": u.received,
                         "bytes_received_total": u.bytes_received_total,
                         "complete": u.final_answer is not None,
+                        "rid": u.rid,
                     }
                     for u in self.uploads.values()
                 ],
@@ -309,6 +235,7 @@ class EmulatorState:
                 "webhook_deliveries": list(self.deliveries),
                 "portals": list(self.portals.values()),
                 "galleries": sorted(self.galleries),
+                "data_dir": str(self.data_dir),
                 "faults": self.faults.describe(),
                 "requests": list(self.requests),
             }

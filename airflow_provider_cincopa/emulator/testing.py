@@ -1,20 +1,71 @@
-"""Start the emulator as a real subprocess through its CLI, for tests and benchmarks."""
+"""
+Start the emulator as a real subprocess through its CLI, for tests and benchmarks.
+
+``start_emulator_process(token)`` returns ``(Popen, base_url)``; ``running_emulator(token)`` and
+:class:`EmulatorProcess` stop it again (SIGTERM, then kill). Logs go to the caller's stderr.
+"""
 
 from __future__ import annotations
 
+import queue
 import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
-_LISTENING = re.compile(r"listening on (http://\S+)")
+import httpx
+
+_LISTENING = re.compile(r"^Cincopa emulator listening on (http://\S+/v2/)$")
+
+
+def start_emulator_process(
+    token: str, extra_args: Sequence[str] = (), timeout: float = 30.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Run ``python -m airflow_provider_cincopa.emulator --port 0``; return it and its base URL."""
+    cmd = [sys.executable, "-m", "airflow_provider_cincopa.emulator", "--port", "0", "--token", token, *extra_args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    # readline() has no timeout: read in a thread so a hung start fails the test instead of hanging it.
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline() if proc.stdout else ""), daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        line = ""
+    match = _LISTENING.match(line.strip())
+    if not match:
+        stop_emulator_process(proc)
+        raise RuntimeError(f"the emulator did not start (exit code {proc.returncode}): {line!r}")
+    return proc, match.group(1)
+
+
+def stop_emulator_process(proc: subprocess.Popen[str], timeout: float = 10.0) -> int:
+    """SIGTERM (a clean stop), then kill if it lingers; return the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.returncode
+
+
+@contextmanager
+def running_emulator(token: str, extra_args: Sequence[str] = ()) -> Iterator[EmulatorProcess]:
+    """``with running_emulator(token) as emu: httpx.get(emu.base_url + "ping.json", ...)``."""
+    with EmulatorProcess(token, extra_args) as emu:
+        yield emu
 
 
 class EmulatorProcess:
     """
-    ``python -m airflow_provider_cincopa.emulator --port 0`` in a subprocess, stopped on exit.
+    The emulator CLI in a subprocess, stopped on exit; with small helpers for its ``/_emulator`` API.
 
     :param token: the account's api_token.
     :param extra_args: more CLI arguments.
@@ -26,27 +77,33 @@ class EmulatorProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
 
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v2/")
+
     def start(self) -> EmulatorProcess:
-        cmd = [sys.executable, "-m", "airflow_provider_cincopa.emulator", "--port", "0", "--token", self.token]
-        self.proc = subprocess.Popen([*cmd, *self.extra_args], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
-        line = self.proc.stdout.readline()
-        match = _LISTENING.search(line)
-        if not match or time.monotonic() > deadline:
-            self.stop()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.base_url = match.group(1)
+        self.proc, self.base_url = start_emulator_process(self.token, self.extra_args)
         return self
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def stop(self) -> int | None:
+        return stop_emulator_process(self.proc) if self.proc else None
+
+    def call(self, method: str, token: str | None = None, **params: Any) -> dict[str, Any]:
+        """One API call (GET, parameters in the query string); the JSON answer."""
+        query = {**params, "api_token": token or self.token}
+        return httpx.get(f"{self.base_url}{method}.json", params=query, timeout=30).json()
+
+    def state(self) -> dict[str, Any]:
+        return httpx.get(f"{self.root_url}/_emulator/state", timeout=30).raise_for_status().json()
+
+    def faults(self, **knobs: Any) -> None:
+        httpx.post(f"{self.root_url}/_emulator/faults", json=knobs, timeout=30).raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.delete(f"{self.root_url}/_emulator/faults", timeout=30).raise_for_status()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.root_url}/_emulator/reset", timeout=30).raise_for_status()
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

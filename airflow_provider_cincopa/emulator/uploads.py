@@ -7,21 +7,21 @@ no memory; the asset is created exactly once, when the last missing range arrive
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import hmac
 import json
 import os
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 import anyio
 
 from airflow_provider_cincopa.emulator import webhooks
-from airflow_provider_cincopa.emulator.api import sign
-from airflow_provider_cincopa.emulator.state import EmulatorState, UploadSession
+from airflow_provider_cincopa.emulator.api_base import sign
+from airflow_provider_cincopa.emulator.state import EmulatorState, QuotaFull, UploadSession, digest_file
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 CHUNK_DONE = "authentication ok\nchunk done.\n"
@@ -42,85 +42,112 @@ def final_answer(asset_id: int, rid: str) -> str:
     )
 
 
-def check_url(state: EmulatorState, query: dict[str, str]) -> dict[str, Any]:
+def check_url(state: EmulatorState, query: Mapping[str, str], client_ip: str) -> dict[str, Any]:
+    """The upload URL's claims (target, expiry, IP), if its ``hash`` is ours and it still holds."""
     d, given = query.get("d", ""), query.get("hash", "")
-    if not d or not given or not _same(sign(state, d), given):
+    if not d or not given or not hmac.compare_digest(sign(state, d), given):
         raise UploadRefused("error: authentication failed", 403)
-    return json.loads(bytes.fromhex(d.split(".", 1)[1]))
+    claims: dict[str, Any] = json.loads(bytes.fromhex(d.split(".", 1)[1]))
+    if claims.get("exp") and claims["exp"] < time.time():
+        raise UploadRefused("error: authentication failed (upload URL expired)", 403)
+    if claims.get("ip") and claims["ip"] != client_ip:
+        raise UploadRefused("error: authentication failed (upload URL is for another IP)", 403)
+    return claims
 
 
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a, b)
-
-
-async def receive(state: EmulatorState, query: dict[str, str], headers: Any, body: AsyncIterator[bytes]) -> str:
-    """Take one chunk (or a whole file); return the text answer."""
-    target = check_url(state, query)
-    filename = unquote(headers.get("x-file-name") or "") or "upload.bin"
-    length = int(headers.get("content-length") or -1)
+def parse_range(headers: Mapping[str, str]) -> tuple[int, int, int]:
+    """``(start, end, total)`` with END exclusive; no Content-Range means the whole file at once."""
+    raw_length = headers.get("content-length")
+    length = int(raw_length) if raw_length and raw_length.isdigit() else None
     header = headers.get("content-range")
-    if header is None:  # a classic single POST: the whole file in the body
-        if length < 0:
-            raise UploadRefused("error: Content-Length required")
-        start, end, total = 0, length, length
-    else:
-        match = CONTENT_RANGE.match(header.strip())
-        if not match:
-            raise UploadRefused(f"error: malformed Content-Range {header!r}, expected 'bytes START-END/TOTAL'")
-        start, end, total = map(int, match.groups())
-        if not 0 <= start < end <= total:
-            raise UploadRefused(f"error: Content-Range {header!r} is out of bounds (END is exclusive)")
-        if length != end - start:
-            raise UploadRefused(f"error: Content-Length {length} does not match Content-Range {header!r}")
+    if header is None:
+        if length is None:
+            raise UploadRefused("error: Content-Length required for an upload without Content-Range", 411)
+        return 0, length, length
+    match = CONTENT_RANGE.match(header.strip())
+    if not match:
+        raise UploadRefused(f"error: malformed Content-Range {header!r}, expected 'bytes START-END/TOTAL'")
+    start, end, total = map(int, match.groups())
+    if end <= start:
+        raise UploadRefused(f"error: Content-Range {header!r} has END <= START (END is exclusive)")
+    if end > total:
+        raise UploadRefused(f"error: Content-Range {header!r} has END > TOTAL (END is exclusive)")
+    if length is not None and length != end - start:
+        raise UploadRefused(f"error: Content-Length {length} does not match Content-Range {header!r}")
+    return start, end, total
+
+
+def _session(
+    state: EmulatorState, query: Mapping[str, str], headers: Mapping[str, str], total: int, target: dict[str, Any]
+) -> UploadSession:
+    filename = unquote(headers.get("x-file-name") or "") or "upload.bin"
     unique_id = headers.get("unique-id") or ""
     key = f"{query.get('d')}|{unique_id}|{filename}"
     with state.lock:
         session = state.uploads.get(key)
         if session is None:
             path = state.data_dir / "uploads" / hashlib.sha256(key.encode()).hexdigest()
-            session = UploadSession(key, unique_id, filename, total, path, target)
-            state.uploads[key] = session
+            path.touch()  # chunks open it without O_CREAT: a chunk racing completion cannot recreate it
+            session = state.uploads[key] = UploadSession(key, unique_id, filename, total, path, target)
     if session.total != total:
         raise UploadRefused(f"error: TOTAL {total} differs from this upload's earlier chunks ({session.total})")
+    return session
+
+
+async def receive(
+    state: EmulatorState, query: Mapping[str, str], headers: Mapping[str, str], body: AsyncIterator[bytes], ip: str
+) -> str:
+    """Take one chunk (or a whole file); return the text answer."""
+    target = check_url(state, query, ip)
+    start, end, total = parse_range(headers)
+    session = _session(state, query, headers, total, target)
+    written, stored = await _write(session, start, end, body)
+    session.bytes_received_total += written
     if session.final_answer is not None:
         # A chunk retried after the file completed (its answer was lost): the same answer, no new asset.
-        session.bytes_received_total += await _drain(body)
         return session.final_answer
-    written = await _write(session.path, start, end, body)
     if written != end - start:
         raise UploadRefused(f"error: body has {written} bytes, Content-Range says {end - start}")
+    if not stored:
+        raise UploadRefused("error: this upload session is gone (the emulator was reset); start over")
     async with session.lock:
-        session.bytes_received_total += written
         if session.final_answer is not None:
             return session.final_answer
         session.add(start, end)
         if not session.complete:
             return CHUNK_DONE
-        if state.quota_full():
-            session.received = []
-            raise UploadRefused("error: out of assets quota", 200)
-        asset, created = await anyio.to_thread.run_sync(state.create_asset, session.path, filename, target)
+        # Complete: hash off the event loop (files may be GBs), then create the asset exactly once.
+        size, sha = await anyio.to_thread.run_sync(digest_file, session.path)
+        try:
+            asset, created = await anyio.to_thread.run_sync(
+                state.add_asset, session.path, session.filename, target, size, sha
+            )
+        except QuotaFull:
+            # The bytes stay: a later chunk retries the completion, as a real quota could be raised.
+            raise UploadRefused("error: out of assets quota", 200) from None
+        session.rid = asset.rid
         session.final_answer = final_answer(asset.id, asset.rid)
     webhooks.deliver(state, "asset.uploaded" if created else "asset.updated", asset)
     return session.final_answer
 
 
-async def _write(path: Path, start: int, end: int, body: AsyncIterator[bytes]) -> int:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+async def _write(session: UploadSession, start: int, end: int, body: AsyncIterator[bytes]) -> tuple[int, bool]:
+    """
+    Write the body at ``start``. Returns how many bytes came (all counted, none past ``end``
+    written) and whether the session's file was there to take them.
+    """
+    try:
+        fd = os.open(session.path, os.O_WRONLY)
+    except FileNotFoundError:
+        fd = -1  # completed (moved into the assets) or reset meanwhile: just count
     offset = start
     try:
         async for piece in body:
-            if offset + len(piece) > end:
-                piece = piece[: max(0, end - offset)]
-            os.pwrite(fd, piece, offset)
+            keep = piece[: max(0, end - offset)]
+            if fd >= 0 and keep and session.final_answer is None:
+                os.pwrite(fd, keep, offset)
             offset += len(piece)
-            await asyncio.sleep(0)
     finally:
-        os.close(fd)
-    return offset - start
-
-
-async def _drain(body: AsyncIterator[bytes]) -> int:
-    return sum([len(piece) async for piece in body])
+        if fd >= 0:
+            os.close(fd)
+    return offset - start, fd >= 0

@@ -1,0 +1,97 @@
+"""ASGI middleware around every API and upload request: the request log and the fault knobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+
+from airflow_provider_cincopa.emulator.state import EmulatorState
+
+
+class DropConnection(Exception):
+    """Raised to abort the TCP connection without an answer (see ``server.DroppingH11Protocol``)."""
+
+
+class FaultsAndLog:
+    """Records every request (bar ``/_emulator``) in the log, then applies the fault knobs."""
+
+    def __init__(self, app: Any, state: EmulatorState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        entry: dict[str, Any] = {
+            "time": time.time(),
+            "method": scope["method"],
+            "path": path,
+            "query": dict(parse_qsl(scope["query_string"].decode(errors="replace"), keep_blank_values=True)),
+            "headers": {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            "body_length": 0,
+            "status": None,
+        }
+        with self.state.lock:
+            self.state.requests.append(entry)
+        faults = self.state.faults
+        started = time.monotonic()
+
+        async def counting_receive() -> Any:
+            message = await receive()
+            entry["body_length"] += len(message.get("body", b""))
+            rate = faults.bandwidth
+            if rate:  # pace the reading: uvicorn stops reading the socket while we sleep
+                ahead = entry["body_length"] / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            return message
+
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        delay = faults.delay_for(path)
+        if delay:
+            await asyncio.sleep(delay)
+        if (drop := faults.take("drop", path)) is not None:
+            after = int(drop.get("after_bytes", 0))
+            while entry["body_length"] < after:
+                message = await counting_receive()
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            entry["status"] = "dropped"
+            raise DropConnection()
+        for kind in ("fail", "malformed"):
+            if (rule := faults.take(kind, path)) is not None:
+                await drain(counting_receive)
+                await _injected(kind, rule)(scope, counting_receive, recording_send)
+                entry["fault"] = kind
+                return
+        await self.app(scope, counting_receive, recording_send)
+
+
+def _injected(kind: str, rule: dict[str, Any]) -> Response:
+    status = int(rule.get("status", 500 if kind == "fail" else 200))
+    default_type = "text/html" if kind == "malformed" else "application/json"
+    body = rule.get("body")
+    if body is None:
+        body = json.dumps({"success": False, "message": f"injected HTTP {status}"})
+    headers = {"content-type": rule.get("content_type", default_type)}
+    if rule.get("retry_after") is not None:
+        headers["retry-after"] = str(rule["retry_after"])
+    return Response(body if isinstance(body, str) else json.dumps(body), status, headers=headers)
+
+
+async def drain(receive: Any) -> None:
+    """Read (and forget) the rest of a request body, so the answer is not lost to a reset socket."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
