@@ -41,7 +41,7 @@ class UploadFromUrlStatus:
     :param progress: percent done, or None while unknown.
     :param bytes_done: bytes downloaded so far, or None while unknown.
     :param total_bytes: size of the source, or None while unknown.
-    :param message: Cincopa's reason when failed (or its raw status).
+    :param message: what Cincopa said about the import (its reason when failed).
     :param raw: the answer as Cincopa sent it.
     """
 
@@ -66,7 +66,10 @@ class UploadFromUrlStatus:
             state = "done"
         else:
             state = "running"
-        message = str(answer.get("message") or answer.get("error") or answer.get("debug") or status)
+        # Which field carries the reason is not documented: say every one that has something.
+        fields = ("message", "error", "debug", "more")
+        said = [str(answer[k]).strip() for k in fields if str(answer.get(k) or "").strip()]
+        message = "; ".join(dict.fromkeys(said)) or f"Cincopa gave no reason (status {status or 'empty'!r})"
         return cls(
             status_id=status_id,
             state=state,

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RULE_KINDS = ("fail", "drop", "malformed")
-KNOBS = frozenset({*RULE_KINDS, "latency", "bandwidth", "max_assets", "import_rate"})
+KNOBS = frozenset(
+    {*RULE_KINDS, "latency", "bandwidth", "max_assets", "import_rate", "stall_final", "completed_answer"}
+)
+#: What a chunk sent to an upload that already completed is answered (``completed_answer``).
+COMPLETED_ANSWERS = ("same", "done", "error")
 
 
 @dataclass
@@ -36,11 +40,17 @@ class Faults:
     The knobs set by ``POST /_emulator/faults``; thread-safe.
 
     ``fail``: answer with ``status`` (and ``body``, ``retry_after``) instead of handling;
-    ``drop``: read ``after_bytes`` of the body, then abort the TCP connection without an answer;
+    ``drop``: read ``after_bytes`` of the body, then abort the TCP connection without an answer
+    (with ``after_handling: true``: handle the request fully, then abort instead of answering);
     ``malformed``: answer ``body`` with ``status`` and ``content_type`` instead of handling;
     ``latency``: sleep ``seconds`` before answering paths under ``path_prefix``;
     ``bandwidth``: cap on request-body bytes per second per request;
-    ``max_assets``: refuse uploads past this many assets; ``import_rate``: bytes/s for URL imports.
+    ``max_assets``: refuse uploads past this many assets; ``import_rate``: bytes/s for URL imports;
+    ``stall_final``: seconds the answer to a file's completing chunk is held after the asset was
+    created (a client killed meanwhile never sees the rid);
+    ``completed_answer``: what a chunk sent to an already completed upload gets: ``same`` (the
+    final answer again, rid included; the default), ``done`` (a plain ``chunk done.``) or
+    ``error`` (a refusal). Nothing public says which one Cincopa does, so clients must cope with all.
 
     ``baseline`` holds the start-up knobs (CLI ``--latency`` etc.): clearing or resetting returns
     to them rather than to nothing, so a quota given on the command line survives test resets.
@@ -76,12 +86,17 @@ class Faults:
                     )
                 )
         max_assets = knobs.get("max_assets")
+        completed = str(knobs.get("completed_answer") or "same")
+        if completed not in COMPLETED_ANSWERS:
+            raise ValueError(f"completed_answer must be one of {COMPLETED_ANSWERS}, got {completed!r}")
         with self._lock:
             self.rules = rules
             self.latency: dict[str, Any] = dict(knobs.get("latency") or {})
             self.bandwidth = int(knobs.get("bandwidth") or 0)
             self.max_assets: int | None = None if max_assets is None else int(max_assets)
             self.import_rate = int(knobs.get("import_rate") or 0)
+            self.stall_final = float(knobs.get("stall_final") or 0)
+            self.completed_answer = completed
 
     def take(self, kind: str, path: str) -> dict[str, Any] | None:
         """The options of the first ``kind`` rule this request triggers, if any."""
@@ -105,5 +120,7 @@ class Faults:
                 "bandwidth": self.bandwidth,
                 "max_assets": self.max_assets,
                 "import_rate": self.import_rate,
+                "stall_final": self.stall_final,
+                "completed_answer": self.completed_answer,
                 "baseline": self.baseline,
             }

@@ -60,7 +60,16 @@ class FaultsAndLog:
         delay = faults.delay_for(path)
         if delay:
             await asyncio.sleep(delay)
-        if (drop := faults.take("drop", path)) is not None:
+        if (drop := faults.take("drop", path)) is not None and drop.get("after_handling"):
+            # Handle the request for real (a chunk is stored, an asset made), then lose the answer.
+            async def discard(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    entry["status"] = message["status"]
+
+            await self.app(scope, counting_receive, discard)
+            entry["dropped_answer"] = True
+            raise DropConnection()
+        if drop is not None:
             after = int(drop.get("after_bytes", 0))
             while entry["body_length"] < after:
                 message = await counting_receive()
@@ -81,12 +90,34 @@ def _injected(kind: str, rule: dict[str, Any]) -> Response:
     status = int(rule.get("status", 500 if kind == "fail" else 200))
     default_type = "text/html" if kind == "malformed" else "application/json"
     body = rule.get("body")
-    if body is None:
+    content_type = rule.get("content_type")
+    if body is None and kind == "fail":
+        # What production sends: a proxy's HTML page or a bare "internal error", both with the word
+        # "error" in them, which a client must not mistake for Cincopa refusing the file.
+        body, default_type = realistic_error_body(status)
+    elif body is None:
         body = json.dumps({"success": False, "message": f"injected HTTP {status}"})
-    headers = {"content-type": rule.get("content_type", default_type)}
+    headers = {"content-type": content_type or default_type}
     if rule.get("retry_after") is not None:
         headers["retry-after"] = str(rule["retry_after"])
     return Response(body if isinstance(body, str) else json.dumps(body), status, headers=headers)
+
+
+def realistic_error_body(status: int) -> tuple[str, str]:
+    """The body and content type a failing Cincopa or its gateway sends with ``status``."""
+    if status in (502, 503, 504):
+        reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
+        page = (
+            f"<html><head><title>{status} {reason}</title></head><body>"
+            f"<h1>Error {status}: {reason}</h1><p>The proxy server received an invalid response from an "
+            "upstream server.</p><hr><address>nginx</address></body></html>"
+        )
+        return page, "text/html"
+    if status == 429:
+        return json.dumps({"success": False, "message": "rate limit exceeded, slow down"}), "application/json"
+    if status >= 500:
+        return "internal error\n", "text/plain"
+    return json.dumps({"success": False, "message": f"injected HTTP {status} error"}), "application/json"
 
 
 async def drain(receive: Any) -> None:

@@ -104,15 +104,16 @@ async def receive(
     written, stored = await _write(session, start, end, body)
     session.bytes_received_total += written
     if session.final_answer is not None:
-        # A chunk retried after the file completed (its answer was lost): the same answer, no new asset.
-        return session.final_answer
+        # A chunk retried after the file completed (its answer was lost): no new asset, and the
+        # answer the `completed_answer` knob chooses.
+        return _answer_completed(state, session)
     if written != end - start:
         raise UploadRefused(f"error: body has {written} bytes, Content-Range says {end - start}")
     if not stored:
         raise UploadRefused("error: this upload session is gone (the emulator was reset); start over")
     async with session.lock:
         if session.final_answer is not None:
-            return session.final_answer
+            return _answer_completed(state, session)
         session.add(start, end)
         if not session.complete:
             return CHUNK_DONE
@@ -128,6 +129,18 @@ async def receive(
         session.rid = asset.rid
         session.final_answer = final_answer(asset.id, asset.rid)
     webhooks.deliver(state, "asset.uploaded" if created else "asset.updated", asset)
+    if state.faults.stall_final:
+        await anyio.sleep(state.faults.stall_final)
+    return session.final_answer
+
+
+def _answer_completed(state: EmulatorState, session: UploadSession) -> str:
+    mode = state.faults.completed_answer
+    if mode == "error":
+        raise UploadRefused("error: this upload is already complete", 200)
+    if mode == "done":
+        return CHUNK_DONE
+    assert session.final_answer is not None
     return session.final_answer
 
 

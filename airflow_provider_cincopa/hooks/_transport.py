@@ -29,7 +29,6 @@ DEFAULT_TIMEOUT = 60.0
 #: Cincopa's own uploader retries a chunk 10 times (wire-protocol page); API calls use the same default.
 DEFAULT_RETRIES = 10
 DEFAULT_RETRY_DEADLINE = 300.0
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 
 
@@ -109,7 +108,7 @@ def parse_api_answer(method: str, status_code: int, text: str, retry_after: str 
             method=method,
             status_code=403,
         )
-    if status_code in RETRYABLE_STATUS:
+    if is_transient_status(status_code):
         raise TransientError(
             f"Cincopa answered {method} with HTTP {status_code}: {said}",
             method=method,
@@ -133,6 +132,11 @@ def parse_api_answer(method: str, status_code: int, text: str, retry_after: str 
     if body["success"] is not True:
         raise CincopaApiError(f"Cincopa refused {method}: {said}", method=method, status_code=200)
     return body
+
+
+def is_transient_status(status_code: int) -> bool:
+    """429 and every 5xx: a busy or failing server or gateway, whatever its body says."""
+    return status_code == 429 or 500 <= status_code <= 599
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
