@@ -8,7 +8,7 @@ upload hash can reach a log line or a traceback through one of these.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_provider_cincopa._compat import AirflowException, AirflowFailException
 
 
 class CincopaError(AirflowException):

@@ -130,3 +130,18 @@ def media_server() -> Iterator[MediaServer]:
     server = MediaServer()
     yield server
     server.server.shutdown()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test shows the log tails of every fixture that can give them (``failure_report()``)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            describe = getattr(value, "failure_report", None)
+            if callable(describe):
+                try:
+                    report.sections.append((f"{name}: process and task logs", describe()))
+                except Exception as exc:  # a report must never hide the failure it explains
+                    report.sections.append((f"{name}: process and task logs", f"unavailable: {exc!r}"))
+    return report

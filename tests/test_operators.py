@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 from tests.conftest import DAGS_FOLDER
-from tests.support import make_file, run_dag, task_states, xcom
+from tests.support import has_task_state_store, make_file, run_dag, task_states, xcom
 
 MiB = 1024 * 1024
 HEADER = """
@@ -109,7 +109,14 @@ def test_failed_try_resumes_with_only_missing_ranges(emulator, airflow_db, tmp_p
     [asset] = emulator.assets()
     assert asset["sha256"] == digest and xcom(dr, "up") == asset["rid"]
     accepted = [(s, e) for s, e, status in ranges_sent(emulator) if status == 200]
-    assert sorted(accepted) == [(i * MiB, (i + 1) * MiB) for i in range(5)], "no range sent twice"
+    every_range = [(i * MiB, (i + 1) * MiB) for i in range(5)]
+    if has_task_state_store():
+        assert sorted(accepted) == every_range, "no range sent twice"
+    else:
+        # Below Airflow 3.3 (no task_state_store) the retry restarts the upload: it sends every
+        # range again, one at a time, after the ranges the first try had sent.
+        first_try, retry = accepted[:-5], accepted[-5:]
+        assert retry == every_range and first_try and set(first_try) < set(every_range)
 
 
 def test_retry_after_finished_upload_returns_same_rid(emulator, airflow_db, tmp_path, monkeypatch):
@@ -126,9 +133,17 @@ def test_retry_after_finished_upload_returns_same_rid(emulator, airflow_db, tmp_
         retries=1,
     )
     assert dr.state == "success", task_states(dr)
-    [asset] = emulator.assets()
-    assert asset["caption"] == "Once" and xcom(dr, "up") == asset["rid"]
-    assert len(emulator.requests("/upload/")) == 1
+    if has_task_state_store():
+        [asset] = emulator.assets()
+        assert asset["caption"] == "Once" and xcom(dr, "up") == asset["rid"]
+        assert len(emulator.requests("/upload/")) == 1
+    else:
+        # Below Airflow 3.3 (no task_state_store) the retry uploads the file again as a new asset
+        # and sets the metadata on that one; the first try's asset stays without it.
+        assets = emulator.assets()
+        assert len(assets) == 2 and len(emulator.requests("/upload/")) == 2
+        [captioned] = [a for a in assets if a["caption"] == "Once"]
+        assert xcom(dr, "up") == captioned["rid"] and assets[0]["sha256"] == assets[1]["sha256"]
 
 
 def test_upload_failure_fails_task_with_clear_error(emulator, airflow_db, tmp_path):
@@ -200,8 +215,15 @@ def test_upload_from_url_retry_reconnects_instead_of_duplicating(emulator, airfl
         retries=1,
     )
     assert dr.state == "success", task_states(dr)
-    assert len(emulator.requests("/v2/asset.upload_from_url.json")) == 1
-    assert len(emulator.assets()) == 1
+    if has_task_state_store():
+        assert len(emulator.requests("/v2/asset.upload_from_url.json")) == 1
+        assert len(emulator.assets()) == 1
+    else:
+        # Below Airflow 3.3 (no task_state_store) the retry cannot know the first import: it starts
+        # a second one and returns that one's asset.
+        first, second = emulator.state()["url_imports"]
+        assert len(emulator.requests("/v2/asset.upload_from_url.json")) == 2
+        assert second["status"] == "done" and xcom(dr, "imp") == second["resid"] != first.get("resid")
 
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
@@ -299,8 +321,7 @@ def _start_missing(media_server) -> str:
 
 
 def test_sensor_turns_trigger_events_into_results():
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-
+    from airflow_provider_cincopa._compat import AirflowSensorTimeout  # the class Airflow's task runner catches
     from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
     from airflow_provider_cincopa.sensors.cincopa import CincopaUploadStatusSensor
 

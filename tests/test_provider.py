@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_cincopa import __version__, get_provider_info
 from tests.conftest import TOKEN
+from tests.support import airflow_version, task_runtime_hooks
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
 
@@ -50,9 +51,7 @@ def test_providers_manager_builds_the_connection_form():
 
     manager = ProvidersManager()
     assert "airflow-provider-cincopa" in manager.providers
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
-
-    hook_info = ProvidersManagerTaskRuntime().hooks["cincopa"]
+    hook_info = task_runtime_hooks()["cincopa"]
     assert hook_info is not None and hook_info.hook_name == "Cincopa" and hook_info.connection_testable
     behaviour = manager.field_behaviours["cincopa"]
     assert {"schema", "port", "login"} <= set(behaviour["hidden_fields"])
@@ -60,7 +59,34 @@ def test_providers_manager_builds_the_connection_form():
     assert behaviour["placeholders"]["host"] == "https://api.cincopa.com/v2/"
     widgets = manager.connection_form_widgets
     assert {"extra__cincopa__timeout", "extra__cincopa__retries", "extra__cincopa__retry_deadline"} <= set(widgets)
-    assert widgets["extra__cincopa__timeout"].field["value"] == 60
+    timeout = widgets["extra__cincopa__timeout"].field
+    if airflow_version() >= (3, 2):
+        assert timeout["value"] == 60
+    else:  # 3.0, 3.1: the hook's wtforms field, a text field (those releases have no number field)
+        assert timeout.args == ("Request timeout (seconds)",) and timeout.kwargs["default"] == "60"
+
+
+def test_ui_api_serves_the_connection_form():
+    """The hook metadata the UI builds its connection form from (the same on every Airflow 3)."""
+    # In a process of its own, as in the api-server: this one's providers manager has real
+    # wtforms fields by now, where 3.0 and 3.1 build the UI's from mocked ones.
+    code = (
+        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
+        "[meta] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == 'cincopa']\n"
+        "print('META=' + meta.model_dump_json())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("META=")]
+    meta = json.loads(line[len("META=") :])
+    fields = meta["standard_fields"]
+    assert (fields["password"]["title"], fields["host"]["title"]) == ("API token", "API base URL")
+    assert fields["host"]["placeholder"] == "https://api.cincopa.com/v2/"
+    assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
+    extra = meta["extra_fields"]
+    assert set(extra) == {"timeout", "retries", "retry_deadline"}
+    assert extra["timeout"]["schema"]["title"] == "Request timeout (seconds)"
+    assert str(extra["timeout"]["value"]) == "60" and extra["retries"]["value"] == 10
 
 
 def _airflow_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

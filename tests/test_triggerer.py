@@ -13,7 +13,7 @@ import textwrap
 import time
 
 from tests.conftest import DAGS_FOLDER, TOKEN
-from tests.support import xcom
+from tests.support import dag_bag, run_task, xcom
 
 
 def _free_port() -> int:
@@ -25,9 +25,7 @@ def _free_port() -> int:
 def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db, media_server, tmp_path):
     import os
 
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagrun import DagRun
-    from airflow.sdk.definitions.dag import _run_task
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
 
@@ -49,7 +47,7 @@ def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db
             """
         )
     )
-    dag = DagBag(dag_folder=str(dag_file)).get_dag("real_triggerer")
+    dag = dag_bag(dag_file).get_dag("real_triggerer")
     task = dag.task_dict["wait"]
     # dag.test() creates and syncs the run; "wait" is only marked, then run below without the
     # inline trigger runner, so that deferring really hands the trigger to the triggerer.
@@ -60,7 +58,7 @@ def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db
         [ti] = dag_run.get_task_instances(session=session)
         ti.state, ti.try_number = TaskInstanceState.SCHEDULED, ti.try_number + 1
         session.commit()
-        _run_task(ti=ti, task=task, run_triggerer=False)
+        run_task(ti, task, run_triggerer=False)
         assert ti.state == TaskInstanceState.DEFERRED
 
     log = (tmp_path / "triggerer.log").open("w")
@@ -90,7 +88,7 @@ def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db
     with create_session() as session:
         dag_run = session.query(DagRun).filter(DagRun.dag_id == "real_triggerer").one()
         [ti] = dag_run.get_task_instances(session=session)
-        _run_task(ti=ti, task=task)
+        run_task(ti, task)
         assert ti.state == TaskInstanceState.SUCCESS
     [asset] = emulator.assets()
     assert xcom(dag_run, "wait") == asset["rid"]

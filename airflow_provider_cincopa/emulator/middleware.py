@@ -36,6 +36,8 @@ class FaultsAndLog:
             "headers": {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             "body_length": 0,
             "status": None,
+            # host:port of the client's socket: distinct values count the TCP connections opened.
+            "client": ":".join(map(str, scope.get("client") or ())),
         }
         with self.state.lock:
             self.state.requests.append(entry)

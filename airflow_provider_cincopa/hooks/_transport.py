@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from tenacity import RetryCallState
 
 from airflow_provider_cincopa.exceptions import (
     CincopaApiError,
@@ -23,6 +21,9 @@ from airflow_provider_cincopa.exceptions import (
     CincopaResponseError,
 )
 from airflow_provider_cincopa.redaction import redact
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 DEFAULT_BASE_URL = "https://api.cincopa.com/v2/"
 DEFAULT_TIMEOUT = 60.0

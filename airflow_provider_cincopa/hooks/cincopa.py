@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
-import requests
-from airflow.sdk import BaseHook
-from requests.adapters import HTTPAdapter
-from requests_toolbelt.utils.user_agent import user_agent
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
-from urllib3.exceptions import NewConnectionError
-
-from airflow_provider_cincopa import __version__
+from airflow_provider_cincopa import __version__, get_provider_info
+from airflow_provider_cincopa._compat import (
+    BaseHook,
+    aread_connection,
+    legacy_connection_form_widgets,
+    legacy_ui_field_behaviour,
+)
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.hooks import _async_client
 from airflow_provider_cincopa.hooks._transport import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DEADLINE,
@@ -33,8 +32,12 @@ from airflow_provider_cincopa.hooks._transport import (
 from airflow_provider_cincopa.redaction import redact, register_secret
 from airflow_provider_cincopa.types import UploadFromUrlStatus, UploadResult
 
+# requests, httpx and tenacity load on a hook's first call, not when a DAG file imports an
+# operator: every DAG parse would pay for them (benchmarks/import_benchmark.py).
 if TYPE_CHECKING:
+    import requests
     from airflow.sdk import Connection, ObjectStoragePath
+    from tenacity import Retrying
 
     from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
 
@@ -48,7 +51,14 @@ META_FIELDS = (
     "reference_id",
     "tags",
 )
-USER_AGENT = user_agent("airflow-provider-cincopa", __version__)
+
+
+@cache
+def user_agent() -> str:
+    """``airflow-provider-cincopa/<version> CPython/<version> <OS>/<release>`` (requests-toolbelt)."""
+    from requests_toolbelt.utils.user_agent import user_agent as make
+
+    return str(make("airflow-provider-cincopa", __version__))
 
 
 class CincopaHook(BaseHook):
@@ -75,7 +85,19 @@ class CincopaHook(BaseHook):
         super().__init__(**kwargs)
         self.cincopa_conn_id = cincopa_conn_id
         self._async_settings: ConnectionSettings | None = None
-        self._aclient: httpx.AsyncClient | None = None
+        self._aclient: _async_client.SharedClient | None = None
+
+    # Airflow 3.0 and 3.1 build the connection form from these two; 3.2+ reads the same form from
+    # get_provider_info() ("conn-fields", "ui-field-behaviour") and never calls them.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields (Airflow < 3.2), made from ``get_provider_info()``."""
+        return legacy_connection_form_widgets(_connection_type_info()["conn-fields"])
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden and relabelled fields and placeholders (Airflow < 3.2), from ``get_provider_info()``."""
+        return legacy_ui_field_behaviour(_connection_type_info()["ui-field-behaviour"])
 
     # -- connection and transport -------------------------------------------------------------
 
@@ -105,8 +127,11 @@ class CincopaHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session per hook; its pool is wide enough for parallel chunk uploads."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
         session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
+        session.headers["User-Agent"] = user_agent()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -120,6 +145,8 @@ class CincopaHook(BaseHook):
 
     def retrying(self, *, idempotent: bool) -> Retrying:
         """The retry policy for one call; ``idempotent=False`` retries only requests never sent."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
         settings = self.settings
         return Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
@@ -163,6 +190,8 @@ class CincopaHook(BaseHook):
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _call_once(self, method: str, params: dict[str, Any], http_method: str) -> dict[str, Any]:
+        import requests
+
         settings = self.settings
         query = {"api_token": settings.token, **_clean(params)}
         try:
@@ -469,22 +498,29 @@ class CincopaHook(BaseHook):
         :param http_method: ``GET`` or ``POST``.
         """
         if self._async_settings is None:
-            self._async_settings = self._settings_from(await self.aget_connection(self.cincopa_conn_id))
+            self._async_settings = await aread_connection(self.cincopa_conn_id, self._settings_from)
         settings = self._async_settings
         if self._aclient is None:
-            self._aclient = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=settings.timeout)
+            # Shared by every hook on this event loop and connection: one SSL context, one pool.
+            self._aclient = _async_client.acquire(
+                self.cincopa_conn_id, user_agent=user_agent(), timeout=settings.timeout
+            )
         query = {"api_token": settings.token, **_clean(params)}
+        import httpx
+
         try:
-            response = await self._aclient.request(http_method, f"{settings.base_url}{method}.json", params=query)
+            response = await self._aclient.request(
+                http_method, f"{settings.base_url}{method}.json", params=query, timeout=settings.timeout
+            )
         except httpx.HTTPError as exc:
             raise TransientError(f"Could not reach Cincopa for {method}: {describe(exc)}", method=method) from None
         return parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
 
     async def aclose(self) -> None:
-        """Close the async client (one per trigger run)."""
+        """Let go of the shared async client; the last hook on this event loop to do so closes it."""
         if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+            client, self._aclient = self._aclient, None
+            _async_client.release(self.cincopa_conn_id, client)
 
     def abort_upload_from_url(self, status_id: str) -> dict[str, Any]:
         """Stop a running import (``asset.upload_from_url_abort``)."""
@@ -660,6 +696,11 @@ def _check_positive(value: float | None, name: str, *, allow_zero: bool = True) 
         raise CincopaInputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def _connection_type_info() -> dict[str, Any]:
+    [info] = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == CincopaHook.conn_type]
+    return info
+
+
 def _positive(value: Any, default: float, name: str, *, allow_zero: bool = True) -> float:
     if value in (None, ""):
         return default
@@ -673,6 +714,9 @@ def _positive(value: Any, default: float, name: str, *, allow_zero: bool = True)
 
 def _request_may_have_been_sent(exc: requests.RequestException) -> bool:
     # Only a refused or timed-out connect proves Cincopa never saw the request.
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return False
     reason = getattr(exc.args[0], "reason", None) if exc.args else None

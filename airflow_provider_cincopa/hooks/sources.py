@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from airflow_provider_cincopa._compat import check_storage_scheme
 from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.redaction import redact
 
@@ -126,6 +127,7 @@ def open_source(source: str | os.PathLike[str] | ObjectStoragePath, conn_id: str
 
         try:
             path = source if isinstance(source, ObjectStoragePath) else ObjectStoragePath(str(source), conn_id=conn_id)
+            check_storage_scheme(path)
         except Exception as exc:
             raise CincopaInputError(
                 f"Unsupported or malformed source {redact(source)!r}: {redact(exc)}. Use a local path or a URL "

@@ -9,18 +9,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator, conf
+from airflow.sdk import Asset, BaseOperator
 
-try:
-    from airflow.sdk import ResumableJobMixin
-except ImportError:  # Airflow < 3.3: no task_state_store; the stand-in submits afresh on every try
-    from airflow.providers.common.compat.sdk import ResumableJobMixin  # type: ignore[no-redef]
-
+# Below Airflow 3.3 ResumableJobMixin is a stand-in that submits afresh on every try (no task_state_store).
+from airflow_provider_cincopa._compat import ResumableJobMixin, conf
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
-from airflow_provider_cincopa.hooks.upload import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_CHUNKS, ResumeState
-from airflow_provider_cincopa.redaction import register_secret
-from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+from airflow_provider_cincopa.redaction import redact, register_secret
 
 if TYPE_CHECKING:
     import jinja2
@@ -30,8 +25,6 @@ if TYPE_CHECKING:
 
 UI_COLOR = "#e8f0fb"
 UI_FGCOLOR = "#1a3a6b"
-#: Key of the resumable upload state in ``task_state_store``; renaming it breaks in-flight retries.
-UPLOAD_STATE_KEY = "cincopa_upload"
 
 
 class _CincopaOperator(BaseOperator):
@@ -61,10 +54,13 @@ class CincopaUploadFileOperator(_CincopaOperator):
     """
     Upload a local or object-storage file to Cincopa, set its metadata, and return its ``rid``.
 
-    Large files go in parallel chunks streamed from ranged reads. On Airflow 3.3+ the upload is
-    crash-safe: the upload URL, its ``unique-id`` and the acknowledged byte ranges are kept in
-    ``task_state_store``, so a retry after a dead worker sends only the missing ranges and
-    finishes the same asset, and a retry after a finished upload returns the existing rid.
+    Large files go in parallel chunks streamed from ranged reads. On Airflow 3.3+ with a Fernet
+    key the upload is crash-safe: the upload URL, its ``unique-id`` and the acknowledged byte
+    ranges are kept in ``task_state_store``, sealed with the Fernet key (see
+    :mod:`airflow_provider_cincopa.upload_state`), so a retry after a dead worker sends only the
+    missing ranges and finishes the same asset; when every byte arrived but the rid was lost, the
+    asset Cincopa made is found and adopted; a retry or clear after a finished upload returns the
+    existing rid while that asset exists, and uploads again once it was deleted.
 
     :param source_path: a local path or an object-storage URL (``s3://bucket/key``). (templated)
     :param gallery_fid: add the asset to this gallery. (templated)
@@ -110,8 +106,8 @@ class CincopaUploadFileOperator(_CincopaOperator):
         related_link_text: str | None = None,
         related_link_url: str | None = None,
         filename: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        max_parallel_chunks: int = DEFAULT_PARALLEL_CHUNKS,
+        chunk_size: int | None = None,
+        max_parallel_chunks: int | None = None,
         source_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -135,15 +131,11 @@ class CincopaUploadFileOperator(_CincopaOperator):
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
         self._cancel = threading.Event()  # made here: operators are deep-copied, locks are not
+        # The upload engine loads when a task runs, not when a DAG file is parsed.
+        from airflow_provider_cincopa.upload_state import SealedUploadState
+
         store = context.get("task_state_store")
-        resume = _load_upload_state(store.get(UPLOAD_STATE_KEY)) if store is not None else None
-        if store is None:
-            self.log.info("No task_state_store (Airflow < 3.3): a retry will restart the upload cleanly")
-
-        def save(state: ResumeState) -> None:
-            if store is not None:
-                store.set(UPLOAD_STATE_KEY, _dump_upload_state(state))
-
+        saved = SealedUploadState(store, self._state_binding(context) if store is not None else {}, self.log)
         result = self.hook.upload_file(
             self.source_path,
             gallery_fid=self.gallery_fid,
@@ -153,8 +145,8 @@ class CincopaUploadFileOperator(_CincopaOperator):
             chunk_size=self.chunk_size,
             max_parallel_chunks=self.max_parallel_chunks,
             source_conn_id=self.source_conn_id,
-            resume=resume,
-            on_state=save,
+            resume=saved.load(),
+            on_state=saved.save,
             cancel=self._cancel,
         )
         self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
@@ -169,33 +161,23 @@ class CincopaUploadFileOperator(_CincopaOperator):
         _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
         return result.rid
 
+    def _state_binding(self, context: Context) -> dict[str, Any]:
+        # What a saved state belongs to: one sealed for anything else is discarded (upload_state.py).
+        ti = context["ti"]
+        return {
+            "conn_id": self.cincopa_conn_id,
+            "api": self.hook.settings.base_url,
+            "ti": [ti.dag_id, ti.task_id, ti.run_id, ti.map_index],
+            "source": str(self.source_path),
+            "filename": self.filename,
+            "attach": [self.gallery_fid, self.attach_to_rid, self.attach_type],
+        }
+
     def on_kill(self) -> None:
         """Stop sending chunks; what was acknowledged stays in task_state_store for a retry."""
         cancel = getattr(self, "_cancel", None)
         if cancel is not None:
             cancel.set()
-
-
-def _dump_upload_state(state: ResumeState) -> dict[str, Any]:
-    # The upload URL's hash lets anyone upload into the account: encrypt it with Airflow's Fernet
-    # key, as Airflow does for connection passwords (a no-op when no fernet_key is configured).
-    from airflow.sdk.crypto import get_fernet
-
-    data = state.to_json()
-    data["upload_url"] = get_fernet().encrypt(state.upload_url.encode()).decode()
-    return data
-
-
-def _load_upload_state(value: Any) -> ResumeState | None:
-    from airflow.sdk.crypto import get_fernet
-
-    state = ResumeState.from_json(value)
-    if state is not None:
-        try:
-            state.upload_url = get_fernet().decrypt(state.upload_url.encode()).decode()
-        except Exception:  # the key was rotated away: start a fresh upload rather than fail
-            return None
-    return state
 
 
 class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
@@ -287,6 +269,8 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
             return status_id
         deadline = None if self.timeout is None else time.time() + self.timeout
         if self.deferrable:
+            from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+
             self.defer(
                 trigger=CincopaUploadStatusTrigger(
                     status_id=status_id,
@@ -337,8 +321,12 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
         raise CincopaUploadFromUrlError(event["message"])
 
     def _finish(self, context: Context, status: UploadFromUrlStatus) -> str:
-        if status.state == "failed" or not status.rid:
-            raise CincopaUploadFromUrlError(f"Cincopa import {status.status_id} failed: {status.message}")
+        if status.state == "failed":
+            raise CincopaUploadFromUrlError(f"Cincopa import {status.status_id} failed: {redact(status.message)}")
+        if not status.rid:
+            raise CincopaUploadFromUrlError(
+                f"Cincopa import {status.status_id} finished but named no asset: {redact(status.message)}"
+            )
         self.log.info("Import %s created asset %s", status.status_id, status.rid)
         _emit_asset_events(self, context, rid=status.rid, status_id=status.status_id)
         return status.rid

@@ -8,12 +8,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_cincopa._compat import AirflowSensorTimeout, conf
 from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+from airflow_provider_cincopa.redaction import redact
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,7 +59,7 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
         """One status call: done gives the rid, failed raises, anything else pokes again."""
         status = self.hook.get_upload_from_url_status(str(self.status_id))
         if status.state == "failed":
-            raise CincopaImportFailedError(f"Cincopa import {self.status_id} failed: {status.message}")
+            raise CincopaImportFailedError(f"Cincopa import {self.status_id} failed: {redact(status.message)}")
         if status.state == "done":
             self.log.info("Import %s created asset %s", self.status_id, status.rid)
             return PokeReturnValue(is_done=True, xcom_value=status.rid)
@@ -73,6 +73,8 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
         first = self.poke(context)
         if isinstance(first, PokeReturnValue):
             return first.xcom_value
+        from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+
         self.defer(
             trigger=CincopaUploadStatusTrigger(
                 status_id=str(self.status_id),
