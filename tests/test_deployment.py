@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import TOKEN
 from tests.deployment import RECORD_PID_SOURCE, Deployment, recording_upload_host
-from tests.support import Emulator, has_task_state_store, make_file
+from tests.support import Emulator, airflow_version, has_task_state_store, make_file
 
 #: Per test, the deployment's start included (pyproject's default is 300 s); waits inside are bounded too.
 pytestmark = pytest.mark.timeout(480)
@@ -313,6 +313,8 @@ def test_task_runner_sigkilled_mid_upload_is_retried_by_the_scheduler(deployment
     supervisor dies with it, as on a lost worker machine: nothing reports, and the scheduler
     finds the try by its missed heartbeats (``[scheduler] task_instance_heartbeat_timeout``).
     """
+    if victim == "task-runner" and airflow_version() < (3, 1):
+        pytest.skip("Airflow 3.0 fails a task killed by a signal without retrying it (apache/airflow#55753)")
     upload = Upload(tmp_path, size=8 * MiB)
     upload.open_gate()
     set_faults(emulator, bandwidth=512 * 1024)  # per request: 2 chunks in flight, ~8 s for the file
