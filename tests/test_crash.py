@@ -13,7 +13,7 @@ import textwrap
 import time
 
 from tests.conftest import DAGS_FOLDER
-from tests.support import DAGBAG_IMPORT, dag_bag, has_task_state_store, make_file, run_task
+from tests.support import DAGBAG_IMPORT, has_task_state_store, make_file, rerun_task
 
 MiB = 1024 * 1024
 CHUNK, PARALLEL = MiB, 2
@@ -86,16 +86,10 @@ def _retry_like_the_scheduler(dag_id: str):
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
 
-    dag = dag_bag(DAGS_FOLDER / f"{dag_id}.py").get_dag(dag_id)
     with create_session() as session:
         dag_run = session.query(DagRun).filter(DagRun.dag_id == dag_id).one()
         [ti] = dag_run.get_task_instances(session=session)
         assert ti.state == TaskInstanceState.RUNNING and ti.try_number == 1, "the killed try never reported back"
-        ti.state = TaskInstanceState.SCHEDULED  # up_for_retry, then scheduled again, as dag.test() does
-        ti.try_number += 1
-        session.commit()
-        run_task(ti, dag.task_dict[ti.task_id])
-        session.expire_all()
-        ti = dag_run.get_task_instances(session=session)[0]
-        session.expunge_all()
+        task_id = ti.task_id
+    ti, _ = rerun_task(DAGS_FOLDER, dag_id, task_id)
     return ti
