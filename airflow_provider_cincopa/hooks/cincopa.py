@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from airflow_provider_cincopa import __version__, get_provider_info
 from airflow_provider_cincopa._compat import (
@@ -15,8 +12,11 @@ from airflow_provider_cincopa._compat import (
     legacy_connection_form_widgets,
     legacy_ui_field_behaviour,
 )
-from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.hooks import _async_client
+from airflow_provider_cincopa.hooks._account import PortalsAPI, TokensAPI, WebhooksAPI
+from airflow_provider_cincopa.hooks._assets import META_FIELDS, AssetsAPI, register_upload_url
+from airflow_provider_cincopa.hooks._params import check_positive, clean_params
 from airflow_provider_cincopa.hooks._transport import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DEADLINE,
@@ -30,28 +30,16 @@ from airflow_provider_cincopa.hooks._transport import (
     parse_api_answer,
 )
 from airflow_provider_cincopa.redaction import redact, register_secret
-from airflow_provider_cincopa.types import UploadFromUrlStatus, UploadResult
+
+# META_FIELDS and register_upload_url stay importable from here, where they were first published.
+__all__ = ["META_FIELDS", "CincopaHook", "register_upload_url", "user_agent"]
 
 # requests, httpx and tenacity load on a hook's first call, not when a DAG file imports an
 # operator: every DAG parse would pay for them (benchmarks/import_benchmark.py).
 if TYPE_CHECKING:
     import requests
-    from airflow.sdk import Connection, ObjectStoragePath
+    from airflow.sdk import Connection
     from tenacity import Retrying
-
-    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
-
-#: ``asset.set_meta`` fields (wire-protocol page).
-META_FIELDS = (
-    "caption",
-    "description",
-    "long_description",
-    "related_link_text",
-    "related_link_url",
-    "reference_id",
-    "tags",
-)
-
 
 @cache
 def user_agent() -> str:
@@ -61,7 +49,7 @@ def user_agent() -> str:
     return str(make("airflow-provider-cincopa", __version__))
 
 
-class CincopaHook(BaseHook):
+class CincopaHook(AssetsAPI, TokensAPI, PortalsAPI, WebhooksAPI, BaseHook):
     """
     Talk to Cincopa's REST API v2 and upload host with the ``cincopa`` connection.
 
@@ -193,7 +181,7 @@ class CincopaHook(BaseHook):
         import requests
 
         settings = self.settings
-        query = {"api_token": settings.token, **_clean(params)}
+        query = {"api_token": settings.token, **clean_params(params)}
         try:
             response = self.session.request(
                 http_method, f"{settings.base_url}{method}.json", params=query, timeout=settings.timeout
@@ -225,267 +213,6 @@ class CincopaHook(BaseHook):
             f"{answer.get('useremail') or answer.get('accemail') or '?'}; permissions: {permissions or 'none'}"
         )
 
-    def get_temp_token(
-        self, *, ttl: int | None = None, sourceip: str | None = None, permissions: str | None = None
-    ) -> str:
-        """
-        Create a temporary token for client-side calls (``token.get_temp``).
-
-        :param ttl: lifetime in seconds.
-        :param sourceip: the only IPv4 address allowed to use it.
-        :param permissions: a pipe list such as ``asset.list|asset.get_tags``.
-        :return: the token, registered with the secrets masker.
-        """
-        _check_positive(ttl, "ttl")
-        params = {"ttl": ttl, "sourceip": sourceip, "permissions": permissions}
-        return self._secret_field("token.get_temp", params, "token")
-
-    # -- assets -------------------------------------------------------------------------------
-
-    def list_assets(
-        self,
-        *,
-        search: str | None = None,
-        rid: str | list[str] | None = None,
-        reference_id: str | None = None,
-        tag: str | None = None,
-        type: str | None = None,
-        items_per_page: int = 100,
-        details: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """
-        Iterate lazily over every asset that matches, fetching one page at a time.
-
-        :param search: free text matched against caption, file name and description.
-        :param rid: one rid or several.
-        :param reference_id: your own id set with :meth:`set_meta`.
-        :param tag: a tag.
-        :param type: ``video``, ``image``, ``audio``...
-        :param items_per_page: page size.
-        :param details: Cincopa's ``details`` flag, passed as is.
-        """
-        _check_positive(items_per_page, "items_per_page", allow_zero=False)
-        params = {
-            "search": search,
-            "rid": _comma(rid),
-            "reference_id": reference_id,
-            "tag": tag,
-            "type": type,
-            "details": details,
-            "items_per_page": items_per_page,
-        }
-        page = 1
-        while True:
-            answer = self.call("asset.list", {**params, "page": page})
-            items, paging = answer.get("items"), answer.get("items_data") or {}
-            if not isinstance(items, list):
-                raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
-            yield from items
-            pages = int(paging.get("pages_count") or 1)
-            if page >= pages or not items:
-                return
-            page += 1
-
-    def get_asset(self, rid: str) -> dict[str, Any]:
-        """Return one asset, or raise :class:`CincopaApiError` naming the unknown rid."""
-        for item in self.list_assets(rid=rid, items_per_page=1):
-            if item.get("rid") == rid:
-                return item
-        raise CincopaApiError(f"No Cincopa asset has rid {rid!r}", method="asset.list")
-
-    def asset_exists(self, rid: str) -> bool:
-        """True when an asset with this rid exists."""
-        return any(item.get("rid") == rid for item in self.list_assets(rid=rid, items_per_page=1))
-
-    def get_tags(self) -> dict[str, int]:
-        """Every tag in the account with how many assets carry it (``asset.get_tags``)."""
-        cloud = self.call("asset.get_tags").get("tag_cloud") or {}
-        return {str(tag): int(count) for tag, count in dict(cloud).items()}
-
-    def set_meta(self, rid: str, **fields: Any) -> dict[str, Any]:
-        """
-        Set an asset's metadata (``asset.set_meta``).
-
-        :param rid: the asset.
-        :param fields: any of caption, description, long_description, related_link_text,
-            related_link_url, reference_id, tags (a list or a comma string).
-        """
-        unknown = sorted(set(fields) - set(META_FIELDS))
-        if unknown:
-            raise CincopaInputError(f"asset.set_meta does not know {unknown}; use {list(META_FIELDS)}")
-        values = {k: v for k, v in fields.items() if v is not None}
-        if "tags" in values:
-            values["tags"] = _comma(values["tags"])
-        if not values:
-            raise CincopaInputError(f"Nothing to set on asset {rid!r}: pass at least one of {list(META_FIELDS)}")
-        return self.call("asset.set_meta", {"rid": _required(rid, "rid"), **values}, http_method="POST")
-
-    def resync_asset(self, rid: str) -> dict[str, Any]:
-        """Ask Cincopa to regenerate missing versions of an asset (``asset.resync``)."""
-        return self.call("asset.resync", {"rid": _required(rid, "rid")}, http_method="POST")
-
-    def delete_asset(self, rid: str, *, missing_ok: bool = False) -> bool:
-        """
-        Delete an asset for good (``asset.delete``).
-
-        :param rid: the asset.
-        :param missing_ok: return False instead of raising when no asset has this rid.
-        :return: True when deleted, False when it was already gone and ``missing_ok``.
-        """
-        try:
-            self.call("asset.delete", {"rid": _required(rid, "rid")}, http_method="POST")
-        except CincopaApiError:
-            # Cincopa's refusal text is not a stable contract: ask whether the asset exists instead.
-            if missing_ok and not self.asset_exists(rid):
-                return False
-            raise
-        return True
-
-    def get_upload_url(
-        self,
-        *,
-        gallery_fid: str | None = None,
-        attach_to_rid: str | None = None,
-        attach_type: str | None = None,
-        ttl: int | None = None,
-        sourceip: str | None = None,
-    ) -> str:
-        """
-        Get a URL to POST a file to (``asset.get_upload_url``).
-
-        :param gallery_fid: add the new asset to this gallery.
-        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
-        :param attach_type: what the attached file is, e.g. ``thumb`` or ``subtitle-en-us``.
-        :param ttl: how long the URL stays valid, in seconds.
-        :param sourceip: the only IPv4 address allowed to use it.
-        :return: the URL; its ``hash`` is a secret and is registered with the secrets masker.
-        """
-        if bool(attach_to_rid) != bool(attach_type):
-            raise CincopaInputError("attach_to_rid and attach_type go together: give both or neither")
-        _check_positive(ttl, "ttl")
-        params = {
-            "fid": gallery_fid,
-            "rid": attach_to_rid,
-            "type": attach_type,
-            "ttl": ttl,
-            "sourceip": sourceip,
-        }
-        url = str(self.call("asset.get_upload_url", params).get("upload_url") or "")
-        if not url.startswith(("http://", "https://")):
-            raise CincopaResponseError(
-                "Cincopa's answer to asset.get_upload_url has no upload_url", method="asset.get_upload_url"
-            )
-        register_upload_url(url)
-        return url
-
-    def upload_file(
-        self,
-        source: str | ObjectStoragePath,
-        *,
-        gallery_fid: str | None = None,
-        attach_to_rid: str | None = None,
-        attach_type: str | None = None,
-        filename: str | None = None,
-        chunk_size: int | None = None,
-        max_parallel_chunks: int | None = None,
-        progress_callback: ProgressCallback | None = None,
-        source_conn_id: str | None = None,
-        resume: ResumeState | None = None,
-        on_state: Callable[[ResumeState], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> UploadResult:
-        """
-        Upload a local or object-storage file to Cincopa, streamed in ranged reads.
-
-        Files up to one chunk go in one request; larger ones in chunks, several in flight at
-        once. Failed chunks are retried with backoff; an answer containing ``error`` stops the
-        upload at once.
-
-        :param source: a local path, a URL Airflow's object storage reads (``s3://...``,
-            ``file://...``) or an ``ObjectStoragePath``.
-        :param gallery_fid: add the new asset to this gallery.
-        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
-        :param attach_type: e.g. ``thumb``.
-        :param filename: the name Cincopa shows; default the source's name.
-        :param chunk_size: bytes per request (default 16 MiB).
-        :param max_parallel_chunks: chunks in flight at once (default 4).
-        :param progress_callback: called as ``callback(bytes_done, total_bytes)`` after each chunk.
-        :param source_conn_id: the Airflow connection object storage uses to read ``source``.
-        :param resume: the state a previous try saved through ``on_state``: only its missing
-            ranges are sent.
-        :param on_state: called with the resume state when the upload starts and after each chunk.
-        :param cancel: an event that stops the upload when set (from ``on_kill``, say).
-        """
-        from airflow_provider_cincopa.hooks.upload import ChunkedUpload
-
-        upload = ChunkedUpload(
-            self,
-            source,
-            source_conn_id=source_conn_id,
-            filename=filename,
-            chunk_size=chunk_size,
-            max_parallel_chunks=max_parallel_chunks,
-            progress_callback=progress_callback,
-            cancel=cancel,
-        )
-        return upload.run(
-            lambda: self.get_upload_url(gallery_fid=gallery_fid, attach_to_rid=attach_to_rid, attach_type=attach_type),
-            resume=resume,
-            on_state=on_state,
-        )
-
-    def upload_from_url(
-        self,
-        url: str,
-        *,
-        gallery_fid: str | None = None,
-        attach_to_rid: str | None = None,
-        attach_type: str | None = None,
-    ) -> str:
-        """
-        Start importing a file from a URL (``asset.upload_from_url``).
-
-        Not retried once the request may have reached Cincopa: a retry could start a second import.
-
-        :param url: an ``http(s)://`` URL Cincopa can download.
-        :param gallery_fid: add the new asset to this gallery.
-        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
-        :param attach_type: e.g. ``thumb``.
-        :return: the ``status_id`` to poll.
-        """
-        parts = urlsplit(str(url or ""))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CincopaInputError(
-                f"Cincopa can only import from an http(s) URL, not {redact(url)!r}; upload local or "
-                "object-storage files with upload_file instead"
-            )
-        if bool(attach_to_rid) != bool(attach_type):
-            raise CincopaInputError("attach_to_rid and attach_type go together: give both or neither")
-        params = {"input": url, "fid": gallery_fid, "rid": attach_to_rid, "type": attach_type}
-        answer = self.call("asset.upload_from_url", params, http_method="POST", idempotent=False)
-        # The answer names it `status_id`, not `id` (wire-protocol page, seen in vendor code).
-        status_id = str(answer.get("status_id") or "")
-        if not status_id:
-            raise CincopaResponseError(
-                "Cincopa's answer to asset.upload_from_url has no status_id", method="asset.upload_from_url"
-            )
-        return status_id
-
-    def get_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
-        """Poll an import (``asset.upload_from_url_get_status``), normalised to running/done/failed."""
-        answer = self.call("asset.upload_from_url_get_status", {"status_id": _required(status_id, "status_id")})
-        return UploadFromUrlStatus.from_answer(status_id, answer)
-
-    async def aget_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
-        """The async twin of :meth:`get_upload_from_url_status`, for triggers (httpx, one attempt)."""
-        params = {"status_id": _required(status_id, "status_id")}
-        return UploadFromUrlStatus.from_answer(status_id, await self.acall("asset.upload_from_url_get_status", params))
-
-    async def aabort_upload_from_url(self, status_id: str) -> dict[str, Any]:
-        """The async twin of :meth:`abort_upload_from_url`, for a trigger's ``on_kill``."""
-        params = {"status_id": _required(status_id, "status_id")}
-        return await self.acall("asset.upload_from_url_abort", params, http_method="POST")
-
     async def acall(self, method: str, params: dict[str, Any], *, http_method: str = "GET") -> dict[str, Any]:
         """
         One async API call through the hook's ``httpx.AsyncClient``, without retries.
@@ -505,7 +232,7 @@ class CincopaHook(BaseHook):
             self._aclient = _async_client.acquire(
                 self.cincopa_conn_id, user_agent=user_agent(), timeout=settings.timeout
             )
-        query = {"api_token": settings.token, **_clean(params)}
+        query = {"api_token": settings.token, **clean_params(params)}
         import httpx
 
         try:
@@ -522,179 +249,6 @@ class CincopaHook(BaseHook):
             client, self._aclient = self._aclient, None
             _async_client.release(self.cincopa_conn_id, client)
 
-    def abort_upload_from_url(self, status_id: str) -> dict[str, Any]:
-        """Stop a running import (``asset.upload_from_url_abort``)."""
-        params = {"status_id": _required(status_id, "status_id")}
-        return self.call("asset.upload_from_url_abort", params, http_method="POST")
-
-    # -- upload page --------------------------------------------------------------------------
-
-    def get_upload_token(self, *, gallery_fid: str | None = None, ttl: int | None = None) -> str:
-        """
-        Create a token for the invite-upload page (``upload.get_upload_token``).
-
-        :param gallery_fid: the gallery uploads go to.
-        :param ttl: lifetime in seconds.
-        :return: the token, registered with the secrets masker.
-        """
-        _check_positive(ttl, "ttl")
-        return self._secret_field("upload.get_upload_token", {"fid": gallery_fid, "ttl": ttl}, "token")
-
-    def upload_iframe_url(self, *, gallery_fid: str | None = None, rrid: str | None = None, ttl: int = 3600) -> str:
-        """
-        Build the ``upload.iframe`` URL to embed in a page.
-
-        The page answers HTML, not JSON, so the hook only builds the URL. It carries a temporary
-        token limited to ``upload.iframe`` rather than the connection's api_token, so the URL can
-        be handed to a browser. Treat it as a secret all the same until it expires.
-
-        :param gallery_fid: the gallery to manage, or
-        :param rrid: your own reference for it (a post or object id).
-        :param ttl: lifetime of the token in the URL, in seconds.
-        """
-        if not (gallery_fid or rrid):
-            raise CincopaInputError("upload_iframe_url needs gallery_fid or rrid")
-        token = self.get_temp_token(ttl=ttl, permissions="upload.iframe")
-        query = urlencode(_clean({"api_token": token, "fid": gallery_fid, "rrid": rrid}))
-        return f"{self.settings.base_url}upload.iframe?{query}"
-
-    # -- portals (the REST doc's table pairs some paths with the wrong descriptions) ---------------
-
-    def check_portal(self, subdomain: str) -> bool:
-        """True when the portal subdomain is free (``portal.check``)."""
-        return bool(self.call("portal.check", {"subdomain": _required(subdomain, "subdomain")}).get("available"))
-
-    def cease_portal(self, subdomain: str) -> dict[str, Any]:
-        """Claim a portal subdomain if it is available (``portal.cease``)."""
-        return self._portal_write("portal.cease", subdomain)
-
-    def rename_portal(self, subdomain: str, new_subdomain: str) -> dict[str, Any]:
-        """Rename a portal (``portal.rename``)."""
-        return self._portal_write("portal.rename", subdomain, new_subdomain=_required(new_subdomain, "new_subdomain"))
-
-    def remove_portal(self, subdomain: str) -> dict[str, Any]:
-        """Delete a portal for good (``portal.remove``)."""
-        return self._portal_write("portal.remove", subdomain)
-
-    def set_portal(self, subdomain: str, **settings: Any) -> dict[str, Any]:
-        """Create or update a portal's settings (``portal.set``)."""
-        return self._portal_write("portal.set", subdomain, **settings)
-
-    def list_portals(self) -> list[dict[str, Any]]:
-        """Every portal of the account (``portal.list``)."""
-        return list(self.call("portal.list").get("portals") or [])
-
-    def _portal_write(self, method: str, subdomain: str, **params: Any) -> dict[str, Any]:
-        # Parameter names are not documented; `subdomain` is our reading of the method table.
-        # Only portal.set is a plain overwrite and safe to retry after it may have arrived.
-        params = {"subdomain": _required(subdomain, "subdomain"), **params}
-        return self.call(method, params, http_method="POST", idempotent=method == "portal.set")
-
-    # -- webhooks -----------------------------------------------------------------------------
-
-    def list_webhooks(self) -> list[dict[str, Any]]:
-        """Every webhook of the account (``webhook.list``)."""
-        return list(self.call("webhook.list").get("webhooks") or [])
-
-    def set_webhook(self, hook_url: str, *, security_key: str, events: str | list[str] = "*") -> dict[str, Any]:
-        """
-        Create or update the webhook for ``hook_url`` (``webhook.set``).
-
-        Keyed by ``hook_url``, so repeating the call is harmless and it is retried like a read.
-
-        :param hook_url: where Cincopa POSTs event JSON.
-        :param security_key: the key Cincopa signs deliveries with (registered as a secret).
-        :param events: ``*``, namespaces such as ``asset.*``, or events; a list or a comma string.
-        """
-        register_secret(security_key)
-        params = {
-            "hook_url": _required(hook_url, "hook_url"),
-            "security_key": _required(security_key, "security_key"),
-        }
-        return self.call("webhook.set", {**params, "events": _comma(events)}, http_method="POST")
-
-    def set_slack_webhook(
-        self,
-        hook_url: str,
-        *,
-        slack_channel: str,
-        events: str | list[str] | None = None,
-        slack_username: str | None = None,
-        slack_icon: str | None = None,
-    ) -> dict[str, Any]:
-        """
-        Send events to a Slack incoming webhook (``webhook.set_slack``).
-
-        :param hook_url: the Slack webhook URL (a secret: registered with the masker).
-        :param slack_channel: the channel to post to.
-        :param events: which events; Cincopa's default is all.
-        :param slack_username: the sender's name (Cincopa's default ``cincopa_bot``).
-        :param slack_icon: an emoji or image URL.
-        """
-        register_secret(hook_url)
-        params = {
-            "hook_url": _required(hook_url, "hook_url"),
-            "slack_channel": _required(slack_channel, "slack_channel"),
-            "events": _comma(events),
-            "slack_username": slack_username,
-            "slack_icon": slack_icon,
-        }
-        return self.call("webhook.set_slack", params, http_method="POST")
-
-    def delete_webhook(self, hook_url: str, *, missing_ok: bool = False) -> bool:
-        """
-        Delete the webhook for ``hook_url``.
-
-        The REST doc spells the path ``webhhook.delete.json``; we call the real ``webhook.delete``.
-
-        :param hook_url: the webhook's URL.
-        :param missing_ok: return False instead of raising when there is no such webhook.
-        """
-        try:
-            self.call("webhook.delete", {"hook_url": _required(hook_url, "hook_url")}, http_method="POST")
-        except CincopaApiError:
-            if missing_ok and all(w.get("hook_url") != hook_url for w in self.list_webhooks()):
-                return False
-            raise
-        return True
-
-    def _secret_field(self, method: str, params: dict[str, Any], field: str) -> str:
-        value = str(self.call(method, params, http_method="POST", idempotent=False).get(field) or "")
-        if not value:
-            raise CincopaResponseError(f"Cincopa's answer to {method} has no {field!r}", method=method)
-        register_secret(value)
-        return value
-
-
-def register_upload_url(url: str) -> None:
-    """Register the secret parts of an upload URL (its ``hash``) with the secrets masker."""
-    for key, value in parse_qsl(urlsplit(url).query):
-        if key.lower() in ("hash", "d"):
-            register_secret(value)
-
-
-def _clean(params: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if value is not None and value != ""}
-
-
-def _comma(value: str | list[str] | tuple[str, ...] | None) -> str | None:
-    # Lists and comma strings both become Cincopa's comma list, without stray spaces.
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else value
-    return ",".join(str(item).strip() for item in items if str(item).strip())
-
-
-def _required(value: Any, name: str) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise CincopaInputError(f"{name} is required and was empty")
-    return value
-
-
-def _check_positive(value: float | None, name: str, *, allow_zero: bool = True) -> None:
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise CincopaInputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-
 
 def _connection_type_info() -> dict[str, Any]:
     [info] = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == CincopaHook.conn_type]
@@ -708,7 +262,7 @@ def _positive(value: Any, default: float, name: str, *, allow_zero: bool = True)
         number = float(value)
     except (TypeError, ValueError):
         raise CincopaInputError(f"The cincopa connection's extra {name!r} must be a number, got {value!r}") from None
-    _check_positive(number, f"The cincopa connection's extra {name!r}", allow_zero=allow_zero)
+    check_positive(number, f"The cincopa connection's extra {name!r}", allow_zero=allow_zero)
     return number
 
 

@@ -1,0 +1,291 @@
+"""The hook's asset methods: list, metadata, delete, uploads and imports from a URL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.hooks._api import CincopaAPI
+from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
+from airflow_provider_cincopa.redaction import redact, register_secret
+from airflow_provider_cincopa.types import UploadFromUrlStatus, UploadResult
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
+
+#: ``asset.set_meta`` fields (wire-protocol page).
+META_FIELDS = (
+    "caption",
+    "description",
+    "long_description",
+    "related_link_text",
+    "related_link_url",
+    "reference_id",
+    "tags",
+)
+
+
+def register_upload_url(url: str) -> None:
+    """Register the secret parts of an upload URL (its ``hash``) with the secrets masker."""
+    for key, value in parse_qsl(urlsplit(url).query):
+        if key.lower() in ("hash", "d"):
+            register_secret(value)
+
+
+class AssetsAPI(CincopaAPI):
+    """``asset.*``: the media items of the account."""
+
+    def list_assets(
+        self,
+        *,
+        search: str | None = None,
+        rid: str | list[str] | None = None,
+        reference_id: str | None = None,
+        tag: str | None = None,
+        type: str | None = None,
+        items_per_page: int = 100,
+        details: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Iterate lazily over every asset that matches, fetching one page at a time.
+
+        :param search: free text matched against caption, file name and description.
+        :param rid: one rid or several.
+        :param reference_id: your own id set with :meth:`set_meta`.
+        :param tag: a tag.
+        :param type: ``video``, ``image``, ``audio``...
+        :param items_per_page: page size.
+        :param details: Cincopa's ``details`` flag, passed as is.
+        """
+        check_positive(items_per_page, "items_per_page", allow_zero=False)
+        params = {
+            "search": search,
+            "rid": comma_list(rid),
+            "reference_id": reference_id,
+            "tag": tag,
+            "type": type,
+            "details": details,
+            "items_per_page": items_per_page,
+        }
+        page = 1
+        while True:
+            answer = self.call("asset.list", {**params, "page": page})
+            items, paging = answer.get("items"), answer.get("items_data") or {}
+            if not isinstance(items, list):
+                raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
+            yield from items
+            pages = int(paging.get("pages_count") or 1)
+            if page >= pages or not items:
+                return
+            page += 1
+
+    def get_asset(self, rid: str) -> dict[str, Any]:
+        """Return one asset, or raise :class:`CincopaApiError` naming the unknown rid."""
+        for item in self.list_assets(rid=rid, items_per_page=1):
+            if item.get("rid") == rid:
+                return item
+        raise CincopaApiError(f"No Cincopa asset has rid {rid!r}", method="asset.list")
+
+    def asset_exists(self, rid: str) -> bool:
+        """True when an asset with this rid exists."""
+        return any(item.get("rid") == rid for item in self.list_assets(rid=rid, items_per_page=1))
+
+    def get_tags(self) -> dict[str, int]:
+        """Every tag in the account with how many assets carry it (``asset.get_tags``)."""
+        cloud = self.call("asset.get_tags").get("tag_cloud") or {}
+        return {str(tag): int(count) for tag, count in dict(cloud).items()}
+
+    def set_meta(self, rid: str, **fields: Any) -> dict[str, Any]:
+        """
+        Set an asset's metadata (``asset.set_meta``).
+
+        :param rid: the asset.
+        :param fields: any of caption, description, long_description, related_link_text,
+            related_link_url, reference_id, tags (a list or a comma string).
+        """
+        unknown = sorted(set(fields) - set(META_FIELDS))
+        if unknown:
+            raise CincopaInputError(f"asset.set_meta does not know {unknown}; use {list(META_FIELDS)}")
+        values = {k: v for k, v in fields.items() if v is not None}
+        if "tags" in values:
+            values["tags"] = comma_list(values["tags"])
+        if not values:
+            raise CincopaInputError(f"Nothing to set on asset {rid!r}: pass at least one of {list(META_FIELDS)}")
+        return self.call("asset.set_meta", {"rid": required(rid, "rid"), **values}, http_method="POST")
+
+    def resync_asset(self, rid: str) -> dict[str, Any]:
+        """Ask Cincopa to regenerate missing versions of an asset (``asset.resync``)."""
+        return self.call("asset.resync", {"rid": required(rid, "rid")}, http_method="POST")
+
+    def delete_asset(self, rid: str, *, missing_ok: bool = False) -> bool:
+        """
+        Delete an asset for good (``asset.delete``).
+
+        :param rid: the asset.
+        :param missing_ok: return False instead of raising when no asset has this rid.
+        :return: True when deleted, False when it was already gone and ``missing_ok``.
+        """
+        try:
+            self.call("asset.delete", {"rid": required(rid, "rid")}, http_method="POST")
+        except CincopaApiError:
+            # Cincopa's refusal text is not a stable contract: ask whether the asset exists instead.
+            if missing_ok and not self.asset_exists(rid):
+                return False
+            raise
+        return True
+
+    def get_upload_url(
+        self,
+        *,
+        gallery_fid: str | None = None,
+        attach_to_rid: str | None = None,
+        attach_type: str | None = None,
+        ttl: int | None = None,
+        sourceip: str | None = None,
+    ) -> str:
+        """
+        Get a URL to POST a file to (``asset.get_upload_url``).
+
+        :param gallery_fid: add the new asset to this gallery.
+        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
+        :param attach_type: what the attached file is, e.g. ``thumb`` or ``subtitle-en-us``.
+        :param ttl: how long the URL stays valid, in seconds.
+        :param sourceip: the only IPv4 address allowed to use it.
+        :return: the URL; its ``hash`` is a secret and is registered with the secrets masker.
+        """
+        if bool(attach_to_rid) != bool(attach_type):
+            raise CincopaInputError("attach_to_rid and attach_type go together: give both or neither")
+        check_positive(ttl, "ttl")
+        params = {
+            "fid": gallery_fid,
+            "rid": attach_to_rid,
+            "type": attach_type,
+            "ttl": ttl,
+            "sourceip": sourceip,
+        }
+        url = str(self.call("asset.get_upload_url", params).get("upload_url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise CincopaResponseError(
+                "Cincopa's answer to asset.get_upload_url has no upload_url", method="asset.get_upload_url"
+            )
+        register_upload_url(url)
+        return url
+
+    def upload_file(
+        self,
+        source: str | ObjectStoragePath,
+        *,
+        gallery_fid: str | None = None,
+        attach_to_rid: str | None = None,
+        attach_type: str | None = None,
+        filename: str | None = None,
+        chunk_size: int | None = None,
+        max_parallel_chunks: int | None = None,
+        progress_callback: ProgressCallback | None = None,
+        source_conn_id: str | None = None,
+        resume: ResumeState | None = None,
+        on_state: Callable[[ResumeState], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> UploadResult:
+        """
+        Upload a local or object-storage file to Cincopa, streamed in ranged reads.
+
+        Files up to one chunk go in one request; larger ones in chunks, several in flight at
+        once. Failed chunks are retried with backoff; an answer containing ``error`` stops the
+        upload at once.
+
+        :param source: a local path, a URL Airflow's object storage reads (``s3://...``,
+            ``file://...``) or an ``ObjectStoragePath``.
+        :param gallery_fid: add the new asset to this gallery.
+        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
+        :param attach_type: e.g. ``thumb``.
+        :param filename: the name Cincopa shows; default the source's name.
+        :param chunk_size: bytes per request (default 16 MiB).
+        :param max_parallel_chunks: chunks in flight at once (default 4).
+        :param progress_callback: called as ``callback(bytes_done, total_bytes)`` after each chunk.
+        :param source_conn_id: the Airflow connection object storage uses to read ``source``.
+        :param resume: the state a previous try saved through ``on_state``: only its missing
+            ranges are sent.
+        :param on_state: called with the resume state when the upload starts and after each chunk.
+        :param cancel: an event that stops the upload when set (from ``on_kill``, say).
+        """
+        from airflow_provider_cincopa.hooks.upload import ChunkedUpload
+
+        upload = ChunkedUpload(
+            cast("CincopaHook", self),
+            source,
+            source_conn_id=source_conn_id,
+            filename=filename,
+            chunk_size=chunk_size,
+            max_parallel_chunks=max_parallel_chunks,
+            progress_callback=progress_callback,
+            cancel=cancel,
+        )
+        return upload.run(
+            lambda: self.get_upload_url(gallery_fid=gallery_fid, attach_to_rid=attach_to_rid, attach_type=attach_type),
+            resume=resume,
+            on_state=on_state,
+        )
+
+    def upload_from_url(
+        self,
+        url: str,
+        *,
+        gallery_fid: str | None = None,
+        attach_to_rid: str | None = None,
+        attach_type: str | None = None,
+    ) -> str:
+        """
+        Start importing a file from a URL (``asset.upload_from_url``).
+
+        Not retried once the request may have reached Cincopa: a retry could start a second import.
+
+        :param url: an ``http(s)://`` URL Cincopa can download.
+        :param gallery_fid: add the new asset to this gallery.
+        :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``).
+        :param attach_type: e.g. ``thumb``.
+        :return: the ``status_id`` to poll.
+        """
+        parts = urlsplit(str(url or ""))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CincopaInputError(
+                f"Cincopa can only import from an http(s) URL, not {redact(url)!r}; upload local or "
+                "object-storage files with upload_file instead"
+            )
+        if bool(attach_to_rid) != bool(attach_type):
+            raise CincopaInputError("attach_to_rid and attach_type go together: give both or neither")
+        params = {"input": url, "fid": gallery_fid, "rid": attach_to_rid, "type": attach_type}
+        answer = self.call("asset.upload_from_url", params, http_method="POST", idempotent=False)
+        # The answer names it `status_id`, not `id` (wire-protocol page, seen in vendor code).
+        status_id = str(answer.get("status_id") or "")
+        if not status_id:
+            raise CincopaResponseError(
+                "Cincopa's answer to asset.upload_from_url has no status_id", method="asset.upload_from_url"
+            )
+        return status_id
+
+    def get_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
+        """Poll an import (``asset.upload_from_url_get_status``), normalised to running/done/failed."""
+        answer = self.call("asset.upload_from_url_get_status", {"status_id": required(status_id, "status_id")})
+        return UploadFromUrlStatus.from_answer(status_id, answer)
+
+    async def aget_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
+        """The async twin of :meth:`get_upload_from_url_status`, for triggers (httpx, one attempt)."""
+        params = {"status_id": required(status_id, "status_id")}
+        return UploadFromUrlStatus.from_answer(status_id, await self.acall("asset.upload_from_url_get_status", params))
+
+    async def aabort_upload_from_url(self, status_id: str) -> dict[str, Any]:
+        """The async twin of :meth:`abort_upload_from_url`, for a trigger's ``on_kill``."""
+        params = {"status_id": required(status_id, "status_id")}
+        return await self.acall("asset.upload_from_url_abort", params, http_method="POST")
+
+    def abort_upload_from_url(self, status_id: str) -> dict[str, Any]:
+        """Stop a running import (``asset.upload_from_url_abort``)."""
+        params = {"status_id": required(status_id, "status_id")}
+        return self.call("asset.upload_from_url_abort", params, http_method="POST")
