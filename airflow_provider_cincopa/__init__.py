@@ -53,6 +53,14 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_cincopa.triggers.cincopa"],
             }
         ],
+        # Cincopa media items as Airflow Assets: cincopa://asset/<rid> (assets.py).
+        "asset-uris": [
+            {
+                "schemes": ["cincopa"],
+                "handler": "airflow_provider_cincopa.assets.sanitize_uri",
+                "to_openlineage_converter": "airflow_provider_cincopa.assets.convert_asset_to_openlineage",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "cincopa",

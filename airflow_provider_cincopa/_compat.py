@@ -37,19 +37,21 @@ try:
 except ImportError:  # Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[assignment, attr-defined, no-redef]
 
-# The SDK has had these three since 3.2 (3.1 had only AirflowException there). They are taken
+# The SDK has had these four since 3.2 (3.1 had only AirflowException there). They are taken
 # from one module so that AirflowFailException really is an AirflowException of the same class.
 try:
     from airflow.sdk.exceptions import (  # type: ignore[attr-defined]
         AirflowException,
         AirflowFailException,
         AirflowSensorTimeout,
+        AirflowSkipException,
     )
 except ImportError:  # Airflow 3.0, 3.1
     from airflow.exceptions import (  # type: ignore[assignment, no-redef]
         AirflowException,
         AirflowFailException,
         AirflowSensorTimeout,
+        AirflowSkipException,
     )
 
 if TYPE_CHECKING:
@@ -174,6 +176,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
+    "AirflowSkipException",
     "BaseHook",
     "ResumableJobMixin",
     "aread_connection",

@@ -62,3 +62,15 @@ class CincopaImportFailedError(CincopaUploadFromUrlError, AirflowFailException):
     An ``AirflowFailException``, so the task fails without using its retries (``soft_fail``
     still turns it into a skip).
     """
+
+
+class CincopaAssetExistsError(CincopaError, AirflowFailException):
+    """
+    ``if_exists="fail"`` and an asset with the task's ``reference_id`` already exists.
+
+    An ``AirflowFailException``: a retry would find the same asset. :attr:`rids` names them.
+    """
+
+    def __init__(self, message: str, *, rids: list[str]) -> None:
+        super().__init__(message, method="asset.list")
+        self.rids = rids

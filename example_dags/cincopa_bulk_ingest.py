@@ -29,16 +29,18 @@ with DAG(
 ) as dag:
 
     @task
-    def list_videos(params: dict | None = None) -> list[str]:
-        """Every video file directly in the folder, as URLs the upload operator reads."""
+    def list_videos(params: dict | None = None) -> list[dict[str, str]]:
+        """Every video file directly in the folder: the URL the upload operator reads, and its reference_id."""
         folder = ObjectStoragePath(params["source_folder"])
         videos = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         print(f"{len(videos)} videos to upload from {folder}")
-        return videos
+        # The file's URL is its reference_id: running the DAG again uploads only new files.
+        return [{"source_path": video, "reference_id": video} for video in videos]
 
     CincopaUploadFileOperator.partial(
         task_id="upload_video",
         tags=["airflow-example", "bulk"],
         max_parallel_chunks=2,
+        if_exists="skip",
         map_index_template="{{ task.source_path.rsplit('/', 1)[-1] }}",
-    ).expand(source_path=list_videos())
+    ).expand_kwargs(list_videos())

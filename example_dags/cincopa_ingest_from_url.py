@@ -33,6 +33,10 @@ with DAG(
         task_id="start_import",
         source_url="{{ params.source_url }}",
         wait_for_completion=False,
+        # Already imported (tag_asset set this reference_id)? Then this run skips the import and
+        # the waits after it instead of making a second asset.
+        reference_id="{{ params.source_url }}",
+        if_exists="skip",
     )
 
     wait_for_asset = CincopaUploadStatusSensor(
@@ -48,6 +52,7 @@ with DAG(
         rid=wait_for_asset.output,
         tags="airflow-example,imported",
         description="Imported from {{ params.source_url }}",
+        reference_id="{{ params.source_url }}",
     )
 
     start_import >> wait_for_asset >> tag_asset

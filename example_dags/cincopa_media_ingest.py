@@ -20,7 +20,7 @@ from airflow_provider_cincopa.operators.cincopa import (
 )
 
 #: Downstream DAGs can be scheduled on new media; each event's extra carries the new rid.
-CINCOPA_NEW_MEDIA = Asset("cincopa://media/new")
+CINCOPA_NEW_MEDIA = Asset("cincopa_new_media")
 
 with DAG(
     dag_id="cincopa_media_ingest",
@@ -52,6 +52,10 @@ with DAG(
         max_parallel_chunks=4,
         caption="Sample video",
         tags=["airflow-example", "ingest"],
+        # The CMS's id for this video: a second run finds the asset the first one made and sends
+        # nothing (if_exists="skip"); without it every run would make another asset.
+        reference_id="cms-sample-video",
+        if_exists="skip",
         outlets=[CINCOPA_NEW_MEDIA],
     )
 
@@ -59,7 +63,6 @@ with DAG(
         task_id="set_metadata",
         rid=upload_video.output,
         description="Ingested by Airflow run {{ run_id }}",
-        reference_id="{{ dag.dag_id }}-{{ ts_nodash }}",
     )
 
     @task

@@ -103,7 +103,8 @@ class MediaServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body = files.get(self.path.lstrip("/"))
+                # The query is ignored, as a signed URL's signature is by a plain file server.
+                body = files.get(self.path.split("?")[0].lstrip("/"))
                 if body is None:
                     self.send_error(404)
                     return

@@ -75,11 +75,16 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     assert dr.state == "success", task_states(dr)
     [asset] = emulator.assets()
     assert asset["sha256"] == digest and asset["tags"] == "airflow-example,ingest"
-    assert asset["reference_id"].startswith("cincopa_media_ingest-")
+    assert asset["reference_id"] == "cms-sample-video"
     assert f"New Cincopa asset rid={asset['rid']}" in captured.out + captured.err
     assert xcom(dr, "report")["rid"] == asset["rid"]
     assert len([r for r in emulator.requests("/upload/")]) == 3, "20 MiB in 8 MiB chunks"
     assert_no_leak(emulator, captured.out + captured.err)
+    # Run again: the asset is found by its reference_id, nothing new is made and no byte is sent.
+    again = run_example("cincopa_media_ingest", video_path=str(video), webhook_url="http://127.0.0.1:9/hook")
+    assert again.state == "success", task_states(again)
+    assert [a["rid"] for a in emulator.assets()] == [asset["rid"]] == [xcom(again, "report")["rid"]]
+    assert len(emulator.requests("/upload/")) == 3
 
 
 def test_ingest_from_url_example_end_to_end(emulator, airflow_db, media_server, capfd, chatty_logs):
@@ -91,6 +96,11 @@ def test_ingest_from_url_example_end_to_end(emulator, airflow_db, media_server, 
     [asset] = emulator.assets()
     assert asset["tags"] == "airflow-example,imported" and xcom(dr, "wait_for_asset") == asset["rid"]
     assert_no_leak(emulator, captured.out + captured.err)
+    # Run again: the import is skipped (and the waits after it), no second asset is made.
+    again = run_example("cincopa_ingest_from_url", source_url=url)
+    assert again.state == "success", task_states(again)
+    assert task_states(again) == {"start_import": "skipped", "wait_for_asset": "skipped", "tag_asset": "skipped"}
+    assert len(emulator.assets()) == 1 and len(emulator.state()["url_imports"]) == 1
 
 
 def test_bulk_ingest_and_cleanup_examples(emulator, airflow_db, tmp_path, capfd, chatty_logs):
@@ -102,6 +112,13 @@ def test_bulk_ingest_and_cleanup_examples(emulator, airflow_db, tmp_path, capfd,
     dr = run_example("cincopa_bulk_ingest", source_folder=f"file://{folder}")
     assert dr.state == "success", task_states(dr)
     assert sorted(a["filename"] for a in emulator.assets()) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    # A new file in the folder, and the DAG again: only the new file is uploaded.
+    make_file(folder / "v3.mp4", 500, seed=3)
+    uploads = len(emulator.requests("/upload/"))
+    dr = run_example("cincopa_bulk_ingest", source_folder=f"file://{folder}")
+    assert dr.state == "success", task_states(dr)
+    assert sorted(a["filename"] for a in emulator.assets()) == ["v0.mp4", "v1.mp4", "v2.mp4", "v3.mp4"]
+    assert len(emulator.requests("/upload/")) == uploads + 1
 
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 

@@ -30,6 +30,8 @@ LOADED_WHEN_USED = (
     "airflow_provider_cincopa.upload_state",
     "airflow_provider_cincopa.triggers.cincopa",
     "airflow.triggers",
+    "openlineage",
+    "airflow.providers.openlineage",
 )
 
 

@@ -55,7 +55,7 @@ def test_upload_file_operator_uploads_sets_meta_and_emits_asset(emulator, airflo
         "op_upload",
         f"""
         up = CincopaUploadFileOperator(task_id="up", source_path={str(video)!r}, chunk_size={MiB},
-            caption="Launch", tags=["a", "b"], reference_id="ref-1", outlets=[Asset("cincopa://media/test")])
+            caption="Launch", tags=["a", "b"], reference_id="ref-1", outlets=[Asset("cincopa_test_media")])
         """,
     )
     assert dr.state == "success", task_states(dr)
@@ -162,7 +162,7 @@ def test_upload_from_url_operator_waits_for_rid(emulator, airflow_db, media_serv
         f"op_from_url_{deferrable}",
         f"""
         CincopaUploadFromUrlOperator(task_id="imp", source_url={url!r}, poll_interval=0.2,
-            deferrable={deferrable}, outlets=[Asset("cincopa://media/imported")])
+            deferrable={deferrable}, outlets=[Asset("cincopa_imported_media")])
         """,
     )
     assert dr.state == "success", task_states(dr)

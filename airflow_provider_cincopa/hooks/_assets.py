@@ -96,6 +96,18 @@ class AssetsAPI(CincopaAPI):
         """True when an asset with this rid exists."""
         return any(item.get("rid") == rid for item in self.list_assets(rid=rid, items_per_page=1))
 
+    def find_assets_by_reference_id(self, reference_id: str) -> list[dict[str, Any]]:
+        """
+        Every asset whose ``reference_id`` is exactly this one (``asset.list`` filtered by it).
+
+        Cincopa does not keep reference ids unique: a list of several means they were set twice.
+
+        :param reference_id: your own id, as set with :meth:`set_meta`.
+        """
+        wanted = str(required(reference_id, "reference_id"))
+        # Filtered again here: the filter's matching rules (exact? prefix?) are not documented.
+        return [item for item in self.list_assets(reference_id=wanted) if item.get("reference_id") == wanted]
+
     def get_tags(self) -> dict[str, int]:
         """Every tag in the account with how many assets carry it (``asset.get_tags``)."""
         cloud = self.call("asset.get_tags").get("tag_cloud") or {}

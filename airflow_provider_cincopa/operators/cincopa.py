@@ -9,12 +9,21 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import BaseOperator
 
 # Below Airflow 3.3 ResumableJobMixin is a stand-in that submits afresh on every try (no task_state_store).
-from airflow_provider_cincopa._compat import ResumableJobMixin, conf
+from airflow_provider_cincopa._compat import AirflowSkipException, ResumableJobMixin, conf
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
+from airflow_provider_cincopa.operators._ingest import (
+    CincopaLineageMixin,
+    check_if_exists,
+    emit_outlet_events,
+    file_dataset,
+    find_existing,
+    url_dataset,
+    warn_if_duplicated,
+)
 from airflow_provider_cincopa.redaction import redact, register_secret
 
 if TYPE_CHECKING:
@@ -43,14 +52,11 @@ class _CincopaOperator(BaseOperator):
         return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
 
 
-def _emit_asset_events(operator: BaseOperator, context: Context, **extra: Any) -> None:
-    # Every Asset outlet gets the new rid in its event's extra, so asset-scheduled DAGs can read it.
-    for outlet in operator.outlets:
-        if isinstance(outlet, Asset):
-            context["outlet_events"][outlet].extra.update(extra)
+def _meta_of(operator: BaseOperator) -> dict[str, Any]:
+    return {name: getattr(operator, name) for name in META_FIELDS if getattr(operator, name, None) is not None}
 
 
-class CincopaUploadFileOperator(_CincopaOperator):
+class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
     """
     Upload a local or object-storage file to Cincopa, set its metadata, and return its ``rid``.
 
@@ -61,6 +67,15 @@ class CincopaUploadFileOperator(_CincopaOperator):
     missing ranges and finishes the same asset; when every byte arrived but the rid was lost, the
     asset Cincopa made is found and adopted; a retry or clear after a finished upload returns the
     existing rid while that asset exists, and uploads again once it was deleted.
+
+    Re-runs that must never make a second asset (a backfill, a second trigger of the same
+    config) give a ``reference_id`` and ``if_exists="skip"``: an asset that already carries it
+    is returned, and no byte is sent. Two tasks racing on one ``reference_id`` can both find
+    nothing and both upload: Cincopa does not keep reference ids unique, so the second one to
+    finish logs a warning naming both assets; keep such tasks apart (one task per item, a pool).
+
+    Outlets: each ``Asset`` outlet's event carries the rid, filename and size in its extra; each
+    ``AssetAlias`` outlet gets ``Asset("cincopa://asset/<rid>")``.
 
     :param source_path: a local path or an object-storage URL (``s3://bucket/key``). (templated)
     :param gallery_fid: add the asset to this gallery. (templated)
@@ -78,6 +93,10 @@ class CincopaUploadFileOperator(_CincopaOperator):
     :param chunk_size: bytes per request (default 16 MiB).
     :param max_parallel_chunks: chunks in flight at once (default 4).
     :param source_conn_id: the Airflow connection object storage reads ``source_path`` with.
+    :param if_exists: ``"upload"`` (default) always uploads; ``"skip"`` returns the rid of an asset
+        that already has ``reference_id`` without uploading (the metadata given is still set);
+        ``"fail"`` raises :class:`~airflow_provider_cincopa.exceptions.CincopaAssetExistsError`
+        naming it. Anything but ``"upload"`` needs ``reference_id``.
     :param cincopa_conn_id: the Airflow connection with the api_token.
     """
 
@@ -109,9 +128,17 @@ class CincopaUploadFileOperator(_CincopaOperator):
         chunk_size: int | None = None,
         max_parallel_chunks: int | None = None,
         source_conn_id: str | None = None,
+        if_exists: str = "upload",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_if_exists(if_exists, reference_id, self.task_id)
+        if if_exists != "upload" and attach_to_rid:
+            raise CincopaInputError(
+                f"Task {self.task_id!r}: if_exists={if_exists!r} looks for an asset, but an attached file "
+                "(attach_to_rid) is not an asset of its own"
+            )
+        self.if_exists = if_exists
         self.source_path = source_path
         self.gallery_fid = gallery_fid
         self.attach_to_rid = attach_to_rid
@@ -131,6 +158,15 @@ class CincopaUploadFileOperator(_CincopaOperator):
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
         self._cancel = threading.Event()  # made here: operators are deep-copied, locks are not
+        meta = _meta_of(self)
+        existing = find_existing(self.hook, self.reference_id, self.if_exists, self.log)
+        if existing:
+            if meta:
+                self.hook.set_meta(existing, **meta)
+                self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), existing)
+            self._lineage_rid = existing
+            emit_outlet_events(self, context, existing, existing=True)
+            return existing
         # The upload engine loads when a task runs, not when a DAG file is parsed.
         from airflow_provider_cincopa.upload_state import SealedUploadState
 
@@ -150,7 +186,6 @@ class CincopaUploadFileOperator(_CincopaOperator):
             cancel=self._cancel,
         )
         self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
-        meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
         if meta and self.attach_to_rid:
             # An attached file (a thumbnail, subtitles) is not an asset of its own: the metadata
             # would land on the parent asset, which is rarely what was meant.
@@ -158,8 +193,13 @@ class CincopaUploadFileOperator(_CincopaOperator):
         elif meta:
             self.hook.set_meta(result.rid, **meta)
             self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
-        _emit_asset_events(self, context, rid=result.rid, filename=result.filename, size=result.size)
+            warn_if_duplicated(self.hook, result.rid, self.reference_id, self.log)
+        self._lineage_rid = result.rid
+        emit_outlet_events(self, context, result.rid, filename=result.filename, size=result.size)
         return result.rid
+
+    def _lineage_input(self) -> tuple[str, str] | None:
+        return file_dataset(self.source_path)
 
     def _state_binding(self, context: Context) -> dict[str, Any]:
         # What a saved state belongs to: one sealed for anything else is discarded (upload_state.py).
@@ -180,17 +220,31 @@ class CincopaUploadFileOperator(_CincopaOperator):
             cancel.set()
 
 
-class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
+class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _CincopaOperator):
     """
     Have Cincopa import a file from a URL; return the ``rid`` (or the ``status_id`` without waiting).
 
     Crash-safe through ``ResumableJobMixin``: the ``status_id`` is kept in ``task_state_store``, so
-    a retry reconnects to the running import instead of starting a duplicate.
+    a retry reconnects to the running import instead of starting a duplicate. With a
+    ``reference_id`` and ``if_exists="skip"`` a re-run finds the asset an earlier run made and
+    starts no import (see :class:`CincopaUploadFileOperator` for races and outlets).
 
     :param source_url: the ``http(s)://`` URL Cincopa downloads. (templated)
     :param gallery_fid: add the asset to this gallery. (templated)
     :param attach_to_rid: attach the file to this asset instead (needs ``attach_type``). (templated)
     :param attach_type: e.g. ``thumb``. (templated)
+    :param caption: title, set when the import has made the asset. (templated)
+    :param description: short description. (templated)
+    :param long_description: long description. (templated)
+    :param tags: a list or a comma string. (templated)
+    :param reference_id: your own id for the asset. (templated)
+    :param related_link_text: text of the related link. (templated)
+    :param related_link_url: URL of the related link. (templated)
+    :param if_exists: ``"upload"`` (default), ``"skip"`` (return the rid of an asset that already has
+        ``reference_id``, start no import, still set the metadata given) or ``"fail"``; anything
+        but ``"upload"`` needs ``reference_id``. With ``wait_for_completion=False`` there is no
+        rid to set metadata on: ``reference_id`` is only looked up (set it where the asset is
+        known, e.g. after the sensor), and ``"skip"`` skips this task and the waits after it.
     :param wait_for_completion: wait for the asset and return its rid; else return the status_id.
     :param poll_interval: seconds between two status calls.
     :param timeout: seconds to wait for the import; None waits as long as the task may run.
@@ -199,7 +253,8 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
     :param cincopa_conn_id: the Airflow connection with the api_token.
     """
 
-    template_fields: Sequence[str] = ("source_url", "gallery_fid", "attach_to_rid", "attach_type")
+    template_fields: Sequence[str] = ("source_url", "gallery_fid", "attach_to_rid", "attach_type", *META_FIELDS)
+    template_fields_renderers = {"tags": "json"}
     external_id_key = "cincopa_upload_from_url_status_id"
 
     def __init__(
@@ -214,9 +269,36 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
         timeout: float | None = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         abort_on_timeout: bool = True,
+        caption: str | None = None,
+        description: str | None = None,
+        long_description: str | None = None,
+        tags: str | list[str] | None = None,
+        reference_id: str | None = None,
+        related_link_text: str | None = None,
+        related_link_url: str | None = None,
+        if_exists: str = "upload",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_if_exists(if_exists, reference_id, self.task_id)
+        self.if_exists = if_exists
+        self.caption = caption
+        self.description = description
+        self.long_description = long_description
+        self.tags = tags
+        self.reference_id = reference_id
+        self.related_link_text = related_link_text
+        self.related_link_url = related_link_url
+        if not wait_for_completion and set(_meta_of(self)) - {"reference_id"}:
+            raise CincopaInputError(
+                f"Task {self.task_id!r}: metadata is set once the import made the asset, so it needs "
+                "wait_for_completion=True (or set it later with CincopaSetAssetMetaOperator)"
+            )
+        if attach_to_rid and (if_exists != "upload" or _meta_of(self)):
+            raise CincopaInputError(
+                f"Task {self.task_id!r}: an attached file (attach_to_rid) is not an asset of its own: "
+                "it takes no metadata and no if_exists"
+            )
         if poll_interval <= 0:
             raise CincopaInputError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         if timeout is not None and timeout <= 0:
@@ -233,6 +315,12 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
 
     def execute(self, context: Context) -> str | None:
         """Start (or reconnect to) the import, then wait for it here or in the triggerer."""
+        existing = find_existing(self.hook, self.reference_id, self.if_exists, self.log)
+        if existing and not self.wait_for_completion:
+            # There is no import to hand a status_id on for: the waiting steps after it are skipped.
+            raise AirflowSkipException(f"Asset {existing} already has reference_id {self.reference_id!r}")
+        if existing:
+            return self._done(context, existing, existing=True)
         return self.execute_resumable(context)
 
     # -- ResumableJobMixin --------------------------------------------------------------------
@@ -314,8 +402,7 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Turn the trigger's event into the rid or a clear error."""
         if event["status"] == "success":
-            _emit_asset_events(self, context, rid=event["rid"], status_id=event["status_id"])
-            return str(event["rid"])
+            return self._done(context, str(event["rid"]), status_id=event["status_id"])
         if event["status"] == "timeout":
             self._time_out(str(event["status_id"]))
         raise CincopaUploadFromUrlError(event["message"])
@@ -328,8 +415,22 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
                 f"Cincopa import {status.status_id} finished but named no asset: {redact(status.message)}"
             )
         self.log.info("Import %s created asset %s", status.status_id, status.rid)
-        _emit_asset_events(self, context, rid=status.rid, status_id=status.status_id)
-        return status.rid
+        return self._done(context, status.rid, status_id=status.status_id)
+
+    def _done(self, context: Context, rid: str, **extra: Any) -> str:
+        # The asset exists: set the metadata, say which asset it is to outlets and lineage.
+        meta = _meta_of(self) if self.wait_for_completion else {}
+        if meta:
+            self.hook.set_meta(rid, **meta)
+            self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), rid)
+            if not extra.get("existing"):
+                warn_if_duplicated(self.hook, rid, self.reference_id, self.log)
+        self._lineage_rid = rid
+        emit_outlet_events(self, context, rid, **extra)
+        return rid
+
+    def _lineage_input(self) -> tuple[str, str] | None:
+        return url_dataset(self.source_url)
 
     def _time_out(self, status_id: str) -> None:
         if self.abort_on_timeout:

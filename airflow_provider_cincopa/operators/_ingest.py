@@ -1,0 +1,126 @@
+"""What the upload operators share: ``if_exists``, outlet events (Assets and aliases) and lineage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import Asset, AssetAlias
+
+from airflow_provider_cincopa.assets import asset_uri
+from airflow_provider_cincopa.exceptions import CincopaAssetExistsError, CincopaInputError
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow.sdk import BaseOperator, Context
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+IF_EXISTS = ("upload", "skip", "fail")
+
+
+def check_if_exists(if_exists: str, reference_id: str | None, task_id: str) -> None:
+    """Refuse, when the DAG is parsed, an ``if_exists`` that cannot work."""
+    if if_exists not in IF_EXISTS:
+        raise CincopaInputError(f"Task {task_id!r}: if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}")
+    if if_exists != "upload" and not reference_id:
+        raise CincopaInputError(
+            f"Task {task_id!r}: if_exists={if_exists!r} looks the asset up by its reference_id: "
+            "give reference_id too (or use if_exists='upload')"
+        )
+
+
+def find_existing(hook: CincopaHook, reference_id: str | None, if_exists: str, log: logging.Logger | Any) -> str | None:
+    """
+    The rid of the asset that already carries ``reference_id``, when ``if_exists`` says to look.
+
+    ``"fail"`` raises :class:`CincopaAssetExistsError` naming it. With several (Cincopa does not
+    keep reference ids unique) ``"skip"`` takes the first ``asset.list`` gives and warns.
+    """
+    if if_exists == "upload" or not reference_id:
+        return None
+    rids = [str(item["rid"]) for item in hook.find_assets_by_reference_id(reference_id) if item.get("rid")]
+    if not rids:
+        log.info("No Cincopa asset has reference_id %r yet", reference_id)
+        return None
+    if if_exists == "fail":
+        raise CincopaAssetExistsError(
+            f"An asset with reference_id {reference_id!r} already exists: {', '.join(rids)} (if_exists='fail')",
+            rids=rids,
+        )
+    if len(rids) > 1:
+        log.warning("Several assets carry reference_id %r: %s; using %s", reference_id, ", ".join(rids), rids[0])
+    log.info("Asset %s already has reference_id %r: skipping the upload (if_exists='skip')", rids[0], reference_id)
+    return rids[0]
+
+
+def warn_if_duplicated(hook: CincopaHook, rid: str, reference_id: str | None, log: logging.Logger | Any) -> None:
+    """After setting a reference_id: say so when another asset carries it too (two tasks raced)."""
+    if not reference_id:
+        return
+    others = [str(i.get("rid")) for i in hook.find_assets_by_reference_id(reference_id) if i.get("rid") != rid]
+    if others:
+        log.warning(
+            "Asset %s and %s all carry reference_id %r: another task uploaded the same item at the same time",
+            rid,
+            ", ".join(others),
+            reference_id,
+        )
+
+
+def emit_outlet_events(operator: BaseOperator, context: Context, rid: str, **extra: Any) -> None:
+    """
+    Tell Airflow which media item the task made or found.
+
+    Every ``Asset`` outlet's event gets the rid (and ``extra``) in its extra; every ``AssetAlias``
+    outlet gets ``Asset("cincopa://asset/<rid>")``, so each media item becomes an Airflow Asset.
+    """
+    extra = {"rid": rid, **extra}
+    for outlet in operator.outlets:
+        if isinstance(outlet, Asset):
+            context["outlet_events"][outlet].extra.update(extra)
+        elif isinstance(outlet, AssetAlias):
+            context["outlet_events"][outlet].add(Asset(asset_uri(rid)), extra=extra)
+
+
+class CincopaLineageMixin:
+    """
+    OpenLineage facets for an operator that made or found ``self._lineage_rid``.
+
+    The OpenLineage provider calls :meth:`get_openlineage_facets_on_complete` when it is
+    installed; without it nothing here is imported.
+    """
+
+    _lineage_rid: str | None = None
+
+    def _lineage_input(self) -> tuple[str, str] | None:
+        """``(namespace, name)`` of what the task read; None when there is nothing to name."""
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Input: the source file, object or URL host; output: ``cincopa://asset/<rid>``."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        source = self._lineage_input()
+        inputs = [Dataset(namespace=source[0], name=source[1])] if source else []
+        outputs = [Dataset(namespace="cincopa://asset", name=self._lineage_rid)] if self._lineage_rid else []
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def file_dataset(source: Any) -> tuple[str, str]:
+    """OpenLineage's naming of a local file (``file``, its absolute path) or an object (``s3://bucket``, key)."""
+    text = str(source)
+    parts = urlsplit(text)
+    if parts.scheme in ("", "file"):
+        import os
+
+        return "file", os.path.abspath(parts.path if parts.scheme else text)
+    return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+
+
+def url_dataset(url: str) -> tuple[str, str]:
+    """A URL by its scheme and host, and its path: never its query, which may hold a signature."""
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.hostname or ''}", parts.path.lstrip("/") or "/"
