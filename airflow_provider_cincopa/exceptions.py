@@ -68,7 +68,7 @@ class CincopaAssetExistsError(CincopaError, AirflowFailException):
     """
     ``if_exists="fail"`` and an asset with the task's ``reference_id`` already exists.
 
-    An ``AirflowFailException``: a retry would find the same asset. :attr:`rids` names them.
+    An ``AirflowFailException``: a retry would find the same asset. ``rids`` names them.
     """
 
     def __init__(self, message: str, *, rids: list[str]) -> None:

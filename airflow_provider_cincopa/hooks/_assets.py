@@ -86,7 +86,9 @@ class AssetsAPI(CincopaAPI):
             page += 1
 
     def get_asset(self, rid: str) -> dict[str, Any]:
-        """Return one asset, or raise :class:`CincopaApiError` naming the unknown rid."""
+        """
+        Return one asset, or raise :class:`~airflow_provider_cincopa.exceptions.CincopaApiError` naming the unknown rid.
+        """
         for item in self.list_assets(rid=rid, items_per_page=1):
             if item.get("rid") == rid:
                 return item
