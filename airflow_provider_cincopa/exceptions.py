@@ -62,3 +62,7 @@ class CincopaImportFailedError(CincopaUploadFromUrlError, AirflowFailException):
     An ``AirflowFailException``, so the task fails without using its retries (``soft_fail``
     still turns it into a skip).
     """
+
+
+class CincopaGalleryExistsError(CincopaError):
+    """A gallery of that name exists and ``CincopaCreateGalleryOperator(if_exists="fail")`` was asked for."""
