@@ -343,3 +343,118 @@ def _wait_rid(hook, status_id: str, timeout: float = 20.0) -> str:
             return str(status.rid)
         assert time.monotonic() < deadline, "the import did not finish"
         time.sleep(0.1)
+
+
+# -- operators, run by real Airflow ----------------------------------------------------------
+
+GALLERY_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.operators.cincopa import CincopaUploadFileOperator, CincopaUploadFromUrlOperator
+from airflow_provider_cincopa.operators.galleries import (
+    CincopaAddToGalleryOperator,
+    CincopaCreateGalleryOperator,
+    CincopaDeleteGalleryOperator,
+    CincopaRemoveFromGalleryOperator,
+)
+
+with DAG({dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)):
+    gallery = CincopaCreateGalleryOperator(task_id="gallery", name="Run {{{{ params.n }}}}", params={{"n": 1}})
+    into = CincopaUploadFileOperator(task_id="into", source_path={video!r}, gallery_fid=gallery.output)
+    imported = CincopaUploadFromUrlOperator(
+        task_id="imported", source_url={url!r}, gallery_fid=gallery.output, poll_interval=0.2
+    )
+    loose = CincopaUploadFileOperator.partial(task_id="loose").expand(source_path={extra!r})
+    add = CincopaAddToGalleryOperator(
+        task_id="add", gallery_fid=gallery.output, rids=loose.output, insert_position="top"
+    )
+    remove = CincopaRemoveFromGalleryOperator(task_id="remove", gallery_fid=gallery.output, rids=into.output)
+
+    @task
+    def contents(fid: str) -> list[str]:
+        return [item["rid"] for item in CincopaHook().get_gallery_items(fid)]
+
+    before = contents.override(task_id="before")(gallery.output)
+    listed = contents(gallery.output)
+    [into, imported] >> add >> before >> remove >> listed
+    drop = CincopaDeleteGalleryOperator(task_id="drop", gallery_fid="NOSUCHGALLRY", missing_ok=True)
+    listed >> drop
+"""
+
+
+def test_gallery_operators_in_a_dag(emulator, airflow_db, tmp_path, media_server):
+    from tests.conftest import DAGS_FOLDER
+    from tests.support import run_dag, task_states, xcom
+
+    video = tmp_path / "into.mp4"
+    video.write_bytes(b"i" * 2000)
+    extra = []
+    for i in range(2):
+        path = tmp_path / f"loose{i}.mp4"
+        path.write_bytes(bytes([i]) * (100 + i))
+        extra.append(str(path))
+    url = media_server.add("imported.mp4", b"m" * 3000)
+    source = GALLERY_DAG.format(dag_id="op_galleries", video=str(video), url=url, extra=extra)
+
+    dr = run_dag(DAGS_FOLDER, "op_galleries", source)
+    assert dr.state == "success", task_states(dr)
+    fid = xcom(dr, "gallery")
+    by_name = {a["filename"]: a["rid"] for a in emulator.assets()}
+    loose = [xcom(dr, "loose", i) for i in range(2)]
+    assert sorted(loose) == sorted([by_name["loose0.mp4"], by_name["loose1.mp4"]])
+    # the upload into the gallery was taken out again
+    # both uploads with gallery_fid landed in the gallery, the mapped ones were added on top
+    before = xcom(dr, "before")
+    assert before[:2] == loose and sorted(before[2:]) == sorted([by_name["into.mp4"], by_name["imported.mp4"]])
+    assert xcom(dr, "add") == loose and xcom(dr, "remove") == [by_name["into.mp4"]]
+    assert xcom(dr, "contents") == [*loose, by_name["imported.mp4"]] == items(emulator, fid)
+    assert emulator.state()["gallery_contents"][fid]["name"] == "Run 1"
+    assert xcom(dr, "drop") is False
+
+    # A second run (or a retry after a lost answer) reuses the gallery of that name.
+    dr = run_dag(DAGS_FOLDER, "op_galleries", source, logical_date=None)
+    assert dr.state == "success", task_states(dr)
+    assert xcom(dr, "gallery") == fid and len(emulator.state()["galleries"]) == 2  # the seed and ours
+
+
+def test_create_gallery_operator_if_exists(emulator, airflow_db):
+    from airflow_provider_cincopa.exceptions import CincopaGalleryExistsError
+    from airflow_provider_cincopa.operators.galleries import CincopaCreateGalleryOperator
+
+    existing = CincopaHook().create_gallery("Taken")
+    reuse = CincopaCreateGalleryOperator(task_id="reuse", name="Taken")
+    assert reuse.execute({}) == existing
+    fresh = CincopaCreateGalleryOperator(task_id="fresh", name="Taken", if_exists="create").execute({})
+    assert fresh != existing and len(CincopaHook().find_galleries("Taken")) == 2
+    with pytest.raises(CincopaGalleryExistsError) as err:
+        CincopaCreateGalleryOperator(task_id="fail", name="Taken", if_exists="fail").execute({})
+    check(err, "Taken", "exists already", "if_exists='reuse'")
+    assert len(CincopaHook().find_galleries("Taken")) == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda ops: ops.CincopaCreateGalleryOperator(task_id="x", name="n", if_exists="skip"), ("if_exists", "skip")),
+        (
+            lambda ops: ops.CincopaAddToGalleryOperator(task_id="x", gallery_fid=SEED, rids="r", insert_position="mid"),
+            ("insert_position", "mid"),
+        ),
+    ],
+)
+def test_gallery_operators_refuse_bad_arguments_at_parse(make, words):
+    from airflow_provider_cincopa.operators import galleries as ops
+
+    with pytest.raises(CincopaInputError) as err:
+        make(ops)
+    check(err, *words)
+
+
+def test_add_operator_with_rids_rendering_to_nothing(emulator):
+    from airflow_provider_cincopa.operators.galleries import CincopaAddToGalleryOperator
+
+    with pytest.raises(CincopaInputError) as err:
+        CincopaAddToGalleryOperator(task_id="add", gallery_fid=SEED, rids=[]).execute({})
+    check(err, "add", "rids rendered to no asset rid")
+    assert api_requests(emulator, "gallery.add_item") == []
