@@ -81,7 +81,8 @@ class GalleriesAPI(CincopaAPI):
         Each gallery is Cincopa's object as is: ``fid`` (seen), ``name`` (weak) and ``upload_url``
         (the media-platform page: POST a file there to add it to this gallery). The URL's
         ``hash`` lets anyone upload into the account: it is registered with the secrets masker
-        before the gallery is yielded.
+        before the gallery is yielded. Keep it out of XCom: return ``fid`` and ``name`` from a
+        task, not the whole gallery.
 
         :param search: Cincopa's search text; ``caption=<name>`` matches a gallery by name (seen
             in Cincopa's Moodle plugin).
@@ -169,13 +170,13 @@ class GalleriesAPI(CincopaAPI):
                 register_upload_url(str(answer["upload_url"]))
             # weak: two third-party clients read the items from `folder`.
             folder = answer.get("folder")
-            items = folder.get("items") if isinstance(folder, dict) else None
-            if not isinstance(items, list):
+            if not isinstance(folder, dict) or not isinstance(folder.get("items"), list):
                 raise CincopaResponseError(
                     "Cincopa's answer to gallery.get_items has no 'folder.items' list", method="gallery.get_items"
                 )
+            items = folder["items"]
             yield from items
-            if page >= _pages_count(folder.get("items_data")) or not items:  # type: ignore[union-attr]
+            if page >= _pages_count(folder.get("items_data")) or not items:
                 return
             page += 1
 
