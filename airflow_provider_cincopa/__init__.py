@@ -20,7 +20,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-cincopa",
         "name": "Cincopa",
         "description": "`Cincopa <https://www.cincopa.com/>`__ video and media hosting: "
-        "uploads, metadata, webhooks and portals through the REST API v2.",
+        "uploads, metadata, galleries, webhooks and portals through the REST API v2.",
         "versions": [__version__],
         "integrations": [
             {
@@ -38,7 +38,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Cincopa",
-                "python-modules": ["airflow_provider_cincopa.operators.cincopa"],
+                "python-modules": [
+                    "airflow_provider_cincopa.operators.cincopa",
+                    "airflow_provider_cincopa.operators.galleries",
+                ],
             }
         ],
         "sensors": [

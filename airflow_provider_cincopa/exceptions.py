@@ -74,3 +74,7 @@ class CincopaAssetExistsError(CincopaError, AirflowFailException):
     def __init__(self, message: str, *, rids: list[str]) -> None:
         super().__init__(message, method="asset.list")
         self.rids = rids
+
+
+class CincopaGalleryExistsError(CincopaError):
+    """A gallery of that name exists and ``CincopaCreateGalleryOperator(if_exists="fail")`` was asked for."""

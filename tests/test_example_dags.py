@@ -27,6 +27,7 @@ def test_example_dags_import_without_errors():
         "cincopa_ingest_from_url",
         "cincopa_bulk_ingest",
         "cincopa_cleanup",
+        "cincopa_gallery",
     }
 
 
@@ -129,3 +130,37 @@ def test_bulk_ingest_and_cleanup_examples(emulator, airflow_db, tmp_path, capfd,
     state = emulator.state()
     assert state["assets"] == [] and state["webhooks"] == []
     assert_no_leak(emulator, captured.out + captured.err)
+
+
+def test_gallery_example_end_to_end(emulator, airflow_db, tmp_path, capfd, chatty_logs):
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    hook = CincopaHook()
+    tagged = {}
+    for name, tags in (("f1.mp4", "featured"), ("f2.mp4", "featured,news"), ("old.mp4", "featured,retired")):
+        path = tmp_path / name
+        make_file(path, 500, seed=len(tagged))
+        tagged[name] = hook.upload_file(str(path)).rid
+        hook.set_meta(tagged[name], tags=tags)
+    video = tmp_path / "showcase.mp4"
+    make_file(video, 3000)
+    # The set-up above ran outside any task: on Airflow 3.0 nothing masks this test process's own
+    # urllib3 debug lines until dag.test() installs a filter, so only the DAG run's output is checked.
+    capfd.readouterr()
+    dr = run_example("cincopa_gallery", video_path=str(video))
+    captured = capfd.readouterr()
+    assert dr.state == "success", task_states(dr)
+    report = xcom(dr, "report")
+    [uploaded] = [a["rid"] for a in emulator.assets() if a["filename"] == "showcase.mp4"]
+    assert report["rids"] == [uploaded, tagged["f1.mp4"], tagged["f2.mp4"]]
+    contents = emulator.state()["gallery_contents"][report["fid"]]
+    assert contents["name"] == "Airflow showcase" and contents["items"] == report["rids"]
+    assert f"Cincopa gallery fid={report['fid']} holds 3 asset(s)" in captured.out + captured.err
+    assert_no_leak(emulator, captured.out + captured.err)
+
+    # Nothing tagged: the add and remove steps are skipped, the report still runs, the gallery is reused.
+    dr = run_example("cincopa_gallery", video_path=str(video), feature_tag="none", retire_tag="none")
+    assert dr.state == "success", task_states(dr)
+    states = task_states(dr)
+    assert states["add_featured"] == states["remove_retired"] == "skipped" and states["report"] == "success"
+    assert xcom(dr, "report")["fid"] == report["fid"]

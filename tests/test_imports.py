@@ -16,6 +16,7 @@ import airflow.sdk
 from airflow.sdk import DAG, Asset, BaseOperator, BaseSensorOperator  # what a DAG file has anyway
 before = set(sys.modules)
 import airflow_provider_cincopa.operators.cincopa
+import airflow_provider_cincopa.operators.galleries
 import airflow_provider_cincopa.sensors.cincopa
 print(json.dumps(sorted(set(sys.modules) - before)))
 """

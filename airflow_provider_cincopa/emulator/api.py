@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_cincopa.emulator import api_admin as admin
 from airflow_provider_cincopa.emulator import api_assets as assets
+from airflow_provider_cincopa.emulator import api_galleries as galleries
 from airflow_provider_cincopa.emulator.api_base import Call, HtmlPage, Refused
 
 __all__ = ["METHODS", "Call", "HtmlPage", "Refused", "canonical"]
@@ -24,6 +25,13 @@ METHODS: dict[str, Handler] = {
     "asset.upload_from_url": assets.upload_from_url,
     "asset.upload_from_url_get_status": assets.upload_status,
     "asset.upload_from_url_abort": assets.upload_abort,
+    "gallery.list": galleries.gallery_list,
+    "gallery.create": galleries.gallery_create,
+    "gallery.get_items": galleries.gallery_get_items,
+    "gallery.add_item": galleries.gallery_add_item,
+    "gallery.remove_item": galleries.gallery_remove_item,
+    "gallery.set_meta": galleries.gallery_set_meta,
+    "gallery.delete": galleries.gallery_delete,
     "upload.get_upload_token": admin.upload_token,
     "upload.iframe": admin.upload_iframe,
     "portal.check": admin.portal_check,

@@ -21,6 +21,8 @@ READ_METHODS = frozenset(
         "asset.list",
         "asset.get_tags",
         "asset.upload_from_url_get_status",
+        "gallery.list",
+        "gallery.get_items",
         "webhook.list",
         "portal.list",
         "portal.check",
@@ -110,3 +112,16 @@ class UploadSession:
     @property
     def complete(self) -> bool:
         return self.received == [[0, self.total]]
+
+
+@dataclass
+class Gallery:
+    """A gallery: its metadata and its assets' rids, in gallery order."""
+
+    fid: str
+    name: str = ""
+    description: str = ""
+    tags: str = ""
+    template: str = ""
+    items: list[str] = field(default_factory=list)
+    modified: str = field(default_factory=now_iso)

@@ -23,6 +23,7 @@ from airflow_provider_cincopa.emulator.faults import Faults
 from airflow_provider_cincopa.emulator.models import (
     MASTER_PERMISSIONS,
     Asset,
+    Gallery,
     Token,
     UploadSession,
     kind_of,
@@ -30,7 +31,7 @@ from airflow_provider_cincopa.emulator.models import (
     now_iso,
 )
 
-__all__ = ["Asset", "EmulatorState", "QuotaFull", "Token", "UploadSession", "now_iso"]
+__all__ = ["Asset", "EmulatorState", "Gallery", "QuotaFull", "Token", "UploadSession", "now_iso"]
 
 
 class QuotaFull(Exception):
@@ -52,7 +53,7 @@ class EmulatorState:
 
     :param token: the account's api_token (full permissions).
     :param data_dir: where asset files and metadata persist; a temp dir removed at close if None.
-    :param galleries: gallery fids that exist.
+    :param galleries: gallery fids that exist from the start (and again after a reset), empty.
     :param extra_tokens: more tokens with limited permissions, ``{token: (permission, ...)}``.
     :param knobs: start-up fault knobs (``latency``, ``bandwidth``, ``max_assets``, ``import_rate``).
     """
@@ -82,7 +83,7 @@ class EmulatorState:
         self.secret = secrets.token_bytes(32)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cincopa-emulator-"))
-        self.galleries = set(galleries)
+        self._seed_galleries = tuple(galleries)
         self.requests: deque[dict[str, Any]] = deque(maxlen=5000)
         self._next_id = 198_000_000
         self.reset(keep_files=True)
@@ -100,6 +101,7 @@ class EmulatorState:
             self.webhooks: dict[str, dict[str, Any]] = {}
             self.deliveries: deque[dict[str, Any]] = deque(maxlen=5000)
             self.portals: dict[str, dict[str, Any]] = {}
+            self.galleries: dict[str, Gallery] = {fid: Gallery(fid, name=fid) for fid in self._seed_galleries}
             self.requests.clear()
             self.faults.clear()
             self.tokens = {k: t for k, t in self.tokens.items() if not t.temp}
@@ -124,7 +126,7 @@ class EmulatorState:
                 "assets": [asdict(a) for a in self.assets.values()],
                 "webhooks": list(self.webhooks.values()),
                 "portals": self.portals,
-                "galleries": sorted(self.galleries),
+                "galleries": [asdict(g) for g in self.galleries.values()],
                 "next_id": self._next_id,
             }
             tmp = self.data_dir / "state.json.tmp"
@@ -139,7 +141,9 @@ class EmulatorState:
         self.assets = {a["rid"]: Asset(**a) for a in data.get("assets", [])}
         self.webhooks = {w["hook_url"]: w for w in data.get("webhooks", [])}
         self.portals = data.get("portals", {})
-        self.galleries |= set(data.get("galleries", []))
+        for g in data.get("galleries", []):  # fids alone in files written before galleries had contents
+            gallery = Gallery(g, name=g) if isinstance(g, str) else Gallery(**g)
+            self.galleries[gallery.fid] = gallery
         self._next_id = data.get("next_id", self._next_id)
 
     # -- tokens -------------------------------------------------------------------------------
@@ -190,6 +194,8 @@ class EmulatorState:
             asset = Asset(new_rid(), self._next_id, filename, size, sha256, kind_of(filename), target.get("fid"))
             os.replace(source, self.asset_file(asset.rid))
             self.assets[asset.rid] = asset
+            if asset.gallery and asset.gallery in self.galleries:  # an upload or import into a gallery lands in it
+                self.galleries[asset.gallery].items.append(asset.rid)
             self.save()
             return asset, True
 
@@ -197,6 +203,9 @@ class EmulatorState:
         with self.lock:
             asset = self.assets.pop(rid, None)
             if asset:
+                for gallery in self.galleries.values():  # "removed also from any gallery" (REST doc)
+                    if rid in gallery.items:
+                        gallery.items.remove(rid)
                 for path in self.data_dir.joinpath("assets").glob(f"{rid}*"):
                     path.unlink(missing_ok=True)
                 self.save()
@@ -235,6 +244,7 @@ class EmulatorState:
                 "webhook_deliveries": list(self.deliveries),
                 "portals": list(self.portals.values()),
                 "galleries": sorted(self.galleries),
+                "gallery_contents": {g.fid: asdict(g) for g in self.galleries.values()},
                 "data_dir": str(self.data_dir),
                 "faults": self.faults.describe(),
                 "requests": list(self.requests),
