@@ -82,10 +82,12 @@ class EmulatorProcess:
         return self.base_url.removesuffix("/v2/")
 
     def start(self) -> EmulatorProcess:
+        """Start the emulator process and wait until it listens."""
         self.proc, self.base_url = start_emulator_process(self.token, self.extra_args)
         return self
 
     def stop(self) -> int | None:
+        """Stop it (SIGTERM, then kill); return its exit code."""
         return stop_emulator_process(self.proc) if self.proc else None
 
     def call(self, method: str, token: str | None = None, **params: Any) -> dict[str, Any]:
@@ -94,15 +96,19 @@ class EmulatorProcess:
         return httpx.get(f"{self.base_url}{method}.json", params=query, timeout=30).json()
 
     def state(self) -> dict[str, Any]:
+        """``GET /_emulator/state``: assets, galleries, webhooks, imports and the request log."""
         return httpx.get(f"{self.root_url}/_emulator/state", timeout=30).raise_for_status().json()
 
     def faults(self, **knobs: Any) -> None:
+        """Set fault knobs (``POST /_emulator/faults``); an unknown knob is refused."""
         httpx.post(f"{self.root_url}/_emulator/faults", json=knobs, timeout=30).raise_for_status()
 
     def clear_faults(self) -> None:
+        """Clear the fault knobs back to the start-up baseline."""
         httpx.delete(f"{self.root_url}/_emulator/faults", timeout=30).raise_for_status()
 
     def reset(self) -> None:
+        """Forget every asset, gallery, webhook, import and logged request."""
         httpx.post(f"{self.root_url}/_emulator/reset", timeout=30).raise_for_status()
 
     def __enter__(self) -> EmulatorProcess:
