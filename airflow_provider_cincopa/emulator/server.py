@@ -72,7 +72,13 @@ class EmulatorServer:
     ) -> None:
         baseline = _knobs(knobs)
         self.state = EmulatorState(token, data_dir, tuple(galleries), extra_tokens, baseline)
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+        # and accepted sockets inherit proto 0 from a plain socket(). Without it, every answer on
+        # a kept-alive connection after the first waited ~40 ms (Nagle against the client's
+        # delayed ACK: uvicorn writes the headers and the body separately). Cincopa's own
+        # front end answers without that stall, so the emulator must too.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(2048)  # listening before the address is announced: no refused first connection

@@ -216,33 +216,33 @@ class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, B
 
     async def acall(self, method: str, params: dict[str, Any], *, http_method: str = "GET") -> dict[str, Any]:
         """
-        One async API call through the hook's ``httpx.AsyncClient``, without retries.
+        One async API call through the client this event loop shares per connection, without retries.
 
         Triggers poll again on their own schedule, so a failed poll is simply the next poll's job.
-        The connection is read once, asynchronously, as the triggerer requires.
+        The connection is read once per hook, asynchronously as the triggerer requires, and that
+        read is shared with the hooks of the same connection id that start on this event loop
+        within a few seconds (``_async_client.read_settings`` says why that is safe).
 
         :param method: the method name without ``.json``.
         :param params: its parameters.
-        :param http_method: ``GET`` or ``POST``.
+        :param http_method: ``GET`` or ``POST`` (the parameters go in the query string either way).
         """
         if self._async_settings is None:
-            self._async_settings = await aread_connection(self.cincopa_conn_id, self._settings_from)
+            self._async_settings = await _async_client.read_settings(
+                self.cincopa_conn_id, lambda: aread_connection(self.cincopa_conn_id, self._settings_from)
+            )
         settings = self._async_settings
         if self._aclient is None:
             # Shared by every hook on this event loop and connection: one SSL context, one pool.
-            self._aclient = _async_client.acquire(
-                self.cincopa_conn_id, user_agent=user_agent(), timeout=settings.timeout
-            )
+            self._aclient = _async_client.acquire(self.cincopa_conn_id, user_agent=user_agent())
         query = {"api_token": settings.token, **clean_params(params)}
-        import httpx
-
         try:
-            response = await self._aclient.request(
-                http_method, f"{settings.base_url}{method}.json", params=query, timeout=settings.timeout
+            answer = await self._aclient.request(
+                http_method, f"{settings.base_url}{method}.json", query, timeout=settings.timeout
             )
-        except httpx.HTTPError as exc:
-            raise TransientError(f"Could not reach Cincopa for {method}: {describe(exc)}", method=method) from None
-        return parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
+        except _async_client.RequestFailed as exc:
+            raise TransientError(f"Could not reach Cincopa for {method}: {redact(exc)}", method=method) from None
+        return parse_api_answer(method, answer.status_code, answer.text, answer.retry_after)
 
     async def aclose(self) -> None:
         """Let go of the shared async client; the last hook on this event loop to do so closes it."""

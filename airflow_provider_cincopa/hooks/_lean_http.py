@@ -1,0 +1,194 @@
+"""
+A small HTTP/1.1 keep-alive pool for the triggers' API calls: asyncio streams and h11.
+
+Why not ``httpx.AsyncClient`` here: a status poll is a short GET with a small JSON answer, and a
+triggerer makes a thousand of them at once. httpx spent ~1.5-3.5 ms of CPU on each (its URL and
+header models, then httpcore's pool, which checks every pooled connection through anyio's typed
+attributes and a ``poll()`` syscall on each request event); this pool spends ~0.3 ms, most of it
+in h11 (benchmarks/trigger_benchmark.py, docs/performance.md). h11 is the HTTP/1.1 state machine
+httpcore and uvicorn are built on, so the framing (Content-Length, chunked, keep-alive, a server's
+``Connection: close``) is the one httpx would have used. What this pool does not do, httpx still
+does: :mod:`airflow_provider_cincopa.hooks._async_client` sends requests through httpx whenever an
+``HTTP(S)_PROXY`` / ``ALL_PROXY`` setting applies to the API's host.
+
+Each connection carries one request at a time; the pool's idle queue is also its gate, so at most
+``size`` requests are in flight and every other caller waits its turn in order. A connection is
+put back only after a complete exchange that both sides may continue; a request that failed, timed
+out or was cancelled midway aborts its own connection and frees its slot, so the pool stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import h11
+
+T = TypeVar("T")
+
+#: Bytes read from the socket at a time.
+READ_SIZE = 65536
+
+
+class RequestFailed(Exception):
+    """The request got no complete answer: connect, TLS, reset, timeout, or a malformed HTTP answer."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer: what :func:`~airflow_provider_cincopa.hooks._transport.parse_api_answer` needs."""
+
+    status_code: int
+    text: str
+    retry_after: str | None = None
+
+
+class _Connection:
+    __slots__ = ("protocol", "reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.protocol = h11.Connection(h11.CLIENT)
+
+    def reusable(self) -> bool:
+        # at_eof(): the server closed an idle keep-alive connection (its FIN has been read).
+        return (
+            self.protocol.our_state is h11.IDLE
+            and self.protocol.their_state is h11.IDLE
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+class Pool:
+    """
+    At most ``size`` kept-alive connections to one origin, one request each at a time.
+
+    :param scheme: ``http`` or ``https``.
+    :param host: the host name or address (no brackets).
+    :param port: the TCP port.
+    :param size: connections, and so requests in flight.
+    :param user_agent: the ``User-Agent`` header.
+    :param ssl_context: the context for ``https`` (shared by every pool; one is ~20 ms to build).
+    """
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        *,
+        size: int,
+        user_agent: str,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.scheme, self.host, self.port = scheme, host, port
+        self._ssl = ssl_context if scheme == "https" else None
+        default_port = 443 if scheme == "https" else 80
+        name = f"[{host}]" if ":" in host else host
+        self._headers = [
+            ("Host", name if port == default_port else f"{name}:{port}"),
+            ("User-Agent", user_agent),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "identity"),  # h11 does not decode; Cincopa's answers are small
+        ]
+        self._idle: asyncio.LifoQueue[_Connection | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(None)  # a free slot, connected when first used
+        self._closed = False
+        #: TCP connections opened so far (for tests and benchmarks).
+        self.opened = 0
+
+    async def request(self, method: str, target: str, *, timeout: float) -> Answer:
+        """
+        Send ``method target`` (path and query string) and return the answer.
+
+        Waits for a free slot first (that wait is not part of ``timeout``).
+
+        :raises RequestFailed: no complete answer arrived within ``timeout`` seconds.
+        """
+        slot = [await self._idle.get()]  # the exchange below replaces a stale connection in it
+        if self._closed:
+            self._idle.put_nowait(None)
+            raise RequestFailed("the shared client is closed")
+        try:
+            answer = await _within(timeout, self._exchange(slot, method, target))
+        except BaseException as exc:  # cancelled included: the connection is mid-exchange, drop it
+            if slot[0] is not None:
+                slot[0].abort()
+            self._idle.put_nowait(None)
+            if isinstance(exc, (OSError, asyncio.TimeoutError, h11.ProtocolError)):
+                raise RequestFailed(_describe(exc)) from None
+            raise
+        connection = slot[0]
+        if connection is not None and connection.reusable() and not self._closed:
+            self._idle.put_nowait(connection)
+        else:
+            if connection is not None:
+                connection.abort()
+            self._idle.put_nowait(None)
+        return answer
+
+    async def _exchange(self, slot: list[_Connection | None], method: str, target: str) -> Answer:
+        connection = slot[0]
+        if connection is None or not connection.reusable():
+            if connection is not None:
+                connection.abort()
+            slot[0] = None
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._ssl, limit=READ_SIZE)
+            self.opened += 1
+            connection = slot[0] = _Connection(reader, writer)
+        protocol = connection.protocol
+        headers = self._headers if method == "GET" else [*self._headers, ("Content-Length", "0")]
+        connection.writer.write(
+            protocol.send(h11.Request(method=method, target=target, headers=headers))
+            + (protocol.send(h11.EndOfMessage()) or b"")
+        )
+        await connection.writer.drain()
+        status_code, retry_after, body = 0, None, []
+        while True:
+            event = protocol.next_event()
+            if event is h11.NEED_DATA:
+                protocol.receive_data(await connection.reader.read(READ_SIZE))  # b"" at EOF
+            elif isinstance(event, h11.Response):
+                status_code = event.status_code
+                retry_after = next((v.decode("latin-1") for k, v in event.headers if k == b"retry-after"), None)
+            elif isinstance(event, h11.Data):
+                body.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise RequestFailed("the server closed the connection without an answer")
+            # h11.InformationalResponse (1xx): the real answer follows
+        if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
+            protocol.start_next_cycle()
+        text = b"".join(body).decode("utf-8", errors="replace")
+        return Answer(status_code, text, retry_after)
+
+    async def aclose(self) -> None:
+        """Close the idle connections; those in use are closed when their request ends."""
+        self._closed = True
+        while not self._idle.empty():
+            connection = self._idle.get_nowait()
+            if connection is not None:
+                connection.writer.close()
+
+
+async def _within(timeout: float, awaitable: Awaitable[T]) -> T:
+    if sys.version_info >= (3, 11):  # no extra task per request
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "TimeoutError: no answer in time"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,276 @@
+"""
+The triggers' HTTP path, for real against the emulator: one connection read shared per connection id
+and event loop (and why a stale or failed one is not kept), a connection the server dropped is
+replaced, HTTPS through one SSL context with the certificate checked, and polls through an HTTP
+proxy when one is set (httpx then carries them). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from airflow_provider_cincopa.hooks import _async_client
+from airflow_provider_cincopa.hooks import cincopa as hook_module
+from airflow_provider_cincopa.hooks._transport import TransientError
+from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+from tests.conftest import TOKEN, set_connection
+
+READONLY = "READONLYTOKEN123"  # conftest's extra emulator token: ping and asset.list only
+STATUS_PATH = "/v2/asset.upload_from_url_get_status"
+
+
+@pytest.fixture
+def done_import(emulator, media_server) -> str:
+    hook = CincopaHook()
+    status_id = hook.upload_from_url(media_server.add("http.mp4", b"h" * 5000))
+    deadline = time.monotonic() + 30
+    while hook.get_upload_from_url_status(status_id).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    hook.close()
+    return status_id
+
+
+@pytest.fixture
+def connection_reads(monkeypatch) -> list[str]:
+    """The connection ids the hooks read (a counting wrapper around the real read)."""
+    reads: list[str] = []
+    real = hook_module.aread_connection
+
+    async def counting(conn_id, parse):
+        reads.append(conn_id)
+        return await real(conn_id, parse)
+
+    monkeypatch.setattr(hook_module, "aread_connection", counting)
+    return reads
+
+
+async def first_event(trigger: CincopaUploadStatusTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+def test_triggers_starting_together_share_one_connection_read(emulator, done_import, connection_reads):
+    async def main() -> list:
+        tasks = [
+            asyncio.ensure_future(first_event(CincopaUploadStatusTrigger(status_id=done_import))) for _ in range(100)
+        ]
+        await asyncio.sleep(0)  # every trigger is waiting for the one read now
+        tasks[0].cancel()  # a trigger killed meanwhile does not cancel the read for the others
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert [r["status"] for r in results[1:]] == ["success"] * 99
+    assert connection_reads == ["cincopa_default"]
+
+
+def test_a_token_edited_in_airflow_reaches_triggers_started_after_the_ttl(
+    emulator, done_import, connection_reads, monkeypatch
+):
+    monkeypatch.setattr(_async_client, "SETTINGS_TTL", 0.0)
+    before = len(emulator.requests(STATUS_PATH))
+
+    async def main() -> tuple[dict, dict]:
+        first = await first_event(CincopaUploadStatusTrigger(status_id=done_import))
+        set_connection(monkeypatch, "cincopa_default", password=READONLY, host=emulator.base_url)
+        return first, await first_event(CincopaUploadStatusTrigger(status_id=done_import))
+
+    first, second = asyncio.run(main())
+    assert first["status"] == "success"
+    assert second["status"] == "error" and "HTTP 403" in second["message"], second
+    assert [p["query"]["api_token"] for p in emulator.requests(STATUS_PATH)[before:]] == [TOKEN, READONLY]
+    assert connection_reads == ["cincopa_default"] * 2
+
+
+def test_a_failed_connection_read_is_not_kept(emulator, done_import, monkeypatch):
+    async def main() -> tuple[dict, dict]:
+        missing = await first_event(CincopaUploadStatusTrigger(status_id=done_import, cincopa_conn_id="cincopa_late"))
+        set_connection(monkeypatch, "cincopa_late", password=TOKEN, host=emulator.base_url)
+        return missing, await first_event(
+            CincopaUploadStatusTrigger(status_id=done_import, cincopa_conn_id="cincopa_late")
+        )
+
+    missing, defined = asyncio.run(main())
+    assert missing["status"] == "error" and "cincopa_late" in missing["message"], missing
+    assert defined["status"] == "success"
+
+
+def test_a_connection_the_server_dropped_is_replaced(emulator, done_import):
+    emulator.faults(drop=[{"path_prefix": STATUS_PATH, "nth": 5, "times": 1, "after_handling": True}])
+    before = len(emulator.requests(STATUS_PATH))
+
+    async def main() -> list[dict]:
+        triggers = [CincopaUploadStatusTrigger(status_id=done_import, poll_interval=0.1) for _ in range(40)]
+        return await asyncio.gather(*(first_event(t) for t in triggers))
+
+    events = asyncio.run(main())
+    assert [e["status"] for e in events] == ["success"] * 40
+    polls = emulator.requests(STATUS_PATH)[before:]
+    assert len(polls) == 41, "the trigger whose answer was lost polled again"
+    assert sum(1 for p in polls if p.get("dropped_answer")) == 1
+    assert len({p["client"] for p in polls}) <= _async_client.MAX_CONNECTIONS + 1
+
+
+# -- HTTPS ------------------------------------------------------------------------------------
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cincopa-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+async def _tls_front(emulator_url: str, cert: Path, key: Path) -> asyncio.Server:
+    """A TLS front end on loopback relaying bytes to the emulator, as a load balancer would."""
+    target = urlsplit(emulator_url)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    return await asyncio.start_server(relay, "127.0.0.1", 0, ssl=context)
+
+
+def test_https_polls_share_one_ssl_context_and_check_the_certificate(emulator, done_import, monkeypatch, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    monkeypatch.setattr(_async_client, "_ssl_context", None)  # built afresh, with the test's trust store
+    made: list[ssl.SSLContext] = []
+    real_create = ssl.create_default_context
+
+    def counting_create(*args, **kwargs):
+        made.append(context := real_create(*args, **kwargs))
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", counting_create)
+
+    async def main(trusted: bool) -> list:
+        front = await _tls_front(emulator.base_url, cert, key)
+        port = front.sockets[0].getsockname()[1]
+        set_connection(monkeypatch, "cincopa_tls", password=TOKEN, host=f"https://127.0.0.1:{port}/v2/")
+        try:
+            if not trusted:
+                with pytest.raises(TransientError) as refused:
+                    await CincopaHook("cincopa_tls").aget_upload_from_url_status(done_import)
+                return [refused.value]
+            triggers = [
+                CincopaUploadStatusTrigger(status_id=done_import, cincopa_conn_id="cincopa_tls") for _ in range(50)
+            ]
+            return await asyncio.gather(*(first_event(t) for t in triggers))
+        finally:
+            front.close()
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    events = asyncio.run(main(trusted=True))
+    assert [e["status"] for e in events] == ["success"] * 50
+    assert len(made) == 1, "one SSL context for every trigger"
+
+    monkeypatch.delenv("SSL_CERT_FILE")
+    monkeypatch.setattr(_async_client, "_ssl_context", None)  # the default trust store does not know it
+    (refused,) = asyncio.run(main(trusted=False))
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused) and TOKEN not in str(refused)
+
+
+# -- proxies ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A plain HTTP forward proxy on loopback; yields its URL and the URLs it forwarded."""
+    seen: list[str] = []
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)  # the absolute URL a client sends a proxy
+            try:
+                with direct.open(self.path, timeout=30) as answer:
+                    status, body = answer.status, answer.read()
+            except urllib.error.HTTPError as refused:
+                status, body = refused.code, refused.read()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_polls_go_through_an_http_proxy_when_one_is_set(emulator, done_import, monkeypatch):
+    async def main() -> list[dict]:
+        triggers = [CincopaUploadStatusTrigger(status_id=done_import) for _ in range(10)]
+        return await asyncio.gather(*(first_event(t) for t in triggers))
+
+    with forward_proxy() as (proxy_url, seen), monkeypatch.context() as env:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+            env.delenv(name, raising=False)
+        env.setenv("http_proxy", proxy_url)
+        events = asyncio.run(main())
+        env.setenv("no_proxy", "127.0.0.1")
+        bypassed = asyncio.run(main())
+    assert [e["status"] for e in events + bypassed] == ["success"] * 20
+    assert len(seen) == 10 and all(
+        url.startswith(f"{emulator.base_url}asset.upload_from_url_get_status") for url in seen
+    )
+    assert all(f"api_token={TOKEN}" in url for url in seen)
