@@ -31,7 +31,9 @@ def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db
 
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
-    emulator.faults(import_rate=40_000)  # ~10 s: the first poke finds it running and defers
+    # Slow enough that the first poke surely finds it running and defers, however loaded the
+    # machine; sped up once the task is deferred.
+    emulator.faults(import_rate=2_000)
     status_id = CincopaHook().upload_from_url(media_server.add("triggered.mp4", b"t" * 400_000))
     dag_file = DAGS_FOLDER / "real_triggerer.py"
     dag_file.write_text(
@@ -60,6 +62,7 @@ def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db
         session.commit()
         run_task(ti, task, run_triggerer=False)
         assert ti.state == TaskInstanceState.DEFERRED
+    emulator.faults(import_rate=200_000)
 
     log = (tmp_path / "triggerer.log").open("w")
     env = {**os.environ, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}

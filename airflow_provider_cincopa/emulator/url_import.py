@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -76,17 +75,17 @@ def _download(state: EmulatorState, record: dict[str, Any]) -> None:
                 raise RuntimeError(f"source answered HTTP {response.status_code}")
             record["file_size_bytes"] = int(response.headers.get("content-length") or -1)
             rate = state.faults.import_rate
-            # Small reads when throttled, so an abort is noticed quickly.
+            # Small reads when throttled, so an abort (or a new rate) is noticed quickly.
             block = max(1024, min(64 * 1024, rate // 10)) if rate else 64 * 1024
-            started = time.monotonic()
             with open(part, "wb") as f:
                 for piece in response.iter_bytes(block):
                     if cancel.is_set():
                         return
                     f.write(piece)
                     record["progress_bytes"] += len(piece)
-                    ahead = record["progress_bytes"] / rate - (time.monotonic() - started) if rate else 0
-                    if ahead > 0 and cancel.wait(ahead):
+                    # The rate as set now: a test can slow an import down, then let it finish.
+                    rate = state.faults.import_rate
+                    if rate and cancel.wait(len(piece) / rate):
                         return
         size, sha = digest_file(part)
         with state.lock:
