@@ -184,6 +184,22 @@ async def test_filters_tag_type_and_search(emulator, hook, tmp_path):
             await watch.stop()
 
 
+async def test_an_asset_is_judged_a_poll_after_it_appears_so_tags_set_right_after_the_upload_count(
+    emulator, hook, tmp_path
+):
+    """An upload operator (or a person) tags the asset in a second call: a poll in between must not decide."""
+    watch = Watch(CincopaAssetEventTrigger(poll_interval=1.5).run())
+    try:
+        await wait_polls(emulator, 2)
+        rid = await asyncio.to_thread(add_asset, hook, tmp_path, "tag-me.mp4")
+        await wait_polls(emulator, 1)  # this poll sees it without its tag
+        await asyncio.to_thread(hook.set_meta, rid, tags="late")
+        assert await watch.wait_for(1) == [rid]
+        assert watch.payloads[0]["tags"] == "late", "judged by the poll after the one that first saw it"
+    finally:
+        await watch.stop()
+
+
 # -- exactly once across restarts --------------------------------------------------------------
 
 
@@ -335,7 +351,9 @@ async def test_watchers_on_one_connection_share_one_poll_each_with_its_filters(e
     watches = {}
     for trigger_id, (name, trigger) in enumerate(triggers.items()):
         trigger.asset_state_store = StateStore()
-        watches[name] = Watch(trigger.filter_shared_stream(manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)))
+        watches[name] = Watch(
+            trigger.filter_shared_stream(manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key))
+        )
     try:
         await wait_polls(emulator, 3)
         with polls_held_off(emulator):

@@ -130,32 +130,38 @@ async def poll_new_assets(
     cincopa_conn_id: str, poll_interval: float, filters: dict[str, str], log: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """
-    Poll forever; yield one raw event per poll: ``{"after", "head", "items", "filters"}``.
+    Poll forever; yield one raw event per poll: ``{"after", "settled", "head", "items", "filters"}``.
 
-    ``items`` are the assets with an id in ``(after, head]``, oldest first; ``after`` is None on
-    the first poll, which only reads the head. Unreachable or failing (5xx, 429, a mangled answer):
-    logged, retried with backoff, nothing yielded. A refused token (403) or any other error ends it.
+    ``items`` are the assets with an id in ``(after, head]`` as they are now, oldest first.
+    Those up to ``settled`` were already there at the previous poll: an asset is judged only
+    then, so that tags or a caption set just after the upload (an upload operator sets them in
+    a second call; people type them in after dropping the file) are there when it is. ``after``
+    is None on the first poll, which only reads the head (``settled`` = ``head``: what is there
+    is not new). Unreachable or failing (5xx, 429, a mangled answer): logged, retried with
+    backoff, nothing yielded. A refused token (403) or any other error ends it.
     """
     hook = CincopaHook(cincopa_conn_id=cincopa_conn_id)
     lister = AssetLister(hook, filters, POLL_PAGE_SIZE, log)
+    settled: int | None = None
     head: int | None = None
     try:
         while True:
-            raw = await retry_transient(
-                functools.partial(_one_poll, lister, head), poll_interval, log, f"Polling Cincopa ({cincopa_conn_id})"
-            )
-            head = raw["head"]
+            poll = functools.partial(_one_poll, lister, settled, head)
+            raw = await retry_transient(poll, poll_interval, log, f"Polling Cincopa ({cincopa_conn_id})")
+            settled, head = raw["settled"], raw["head"]
             yield raw
             await asyncio.sleep(poll_interval)
     finally:
         await hook.aclose()
 
 
-async def _one_poll(lister: AssetLister, head: int | None) -> dict[str, Any]:
-    if head is None:
-        return {"after": None, "head": await lister.head(), "items": [], "filters": lister.filters}
-    items, new_head = await lister.newer(head)
-    return {"after": head, "head": new_head, "items": items, "filters": lister.filters}
+async def _one_poll(lister: AssetLister, settled: int | None, head: int | None) -> dict[str, Any]:
+    if settled is None or head is None:
+        now = await lister.head()
+        return {"after": None, "settled": now, "head": now, "items": [], "filters": lister.filters}
+    # From the previous poll's settled id: what it saw first is read again, fresh, and judged now.
+    items, new_head = await lister.newer(settled)
+    return {"after": settled, "settled": head, "head": new_head, "items": items, "filters": lister.filters}
 
 
 async def retry_transient(call: Callable[[], Awaitable[T]], interval: float, log: Any, what: str) -> T:
@@ -309,29 +315,27 @@ class CincopaAssetEventTrigger(BaseEventTrigger):
         self.log.info("Watching Cincopa for new assets %s from asset id %s", self.filters or "(any)", cursor)
         try:
             async for raw in raw_events:
-                after, head, items = raw["after"], int(raw["head"]), list(raw["items"])
+                after, settled, items = raw["after"], int(raw["settled"]), list(raw["items"])
                 if cursor is None and not self.include_existing:
-                    cursor = head  # the first poll ever: what is there now is not new
+                    cursor = settled  # the first poll ever: what is there now is not new
                 elif cursor is None or after is None or after > cursor:
                     # The raw event does not reach back to our cursor (first start with
                     # include_existing, a restart, a late join): list from the cursor ourselves.
-                    items, caught_up = await retry_transient(
-                        functools.partial(own.newer, cursor), self.poll_interval, self.log, "Catching up on Cincopa"
-                    )
-                    head = max(head, caught_up)
+                    catch_up = functools.partial(own.newer, cursor)
+                    items, _ = await retry_transient(catch_up, self.poll_interval, self.log, "Catching up on Cincopa")
                 elif raw.get("filters") != self.filters:
-                    items = await self._matching([i for i in items if asset_id(i) > cursor], hook)
+                    items = await self._matching([i for i in items if cursor < asset_id(i) <= settled], hook)
                 for item in items:
                     number = asset_id(item)
-                    if cursor is not None and number <= cursor:
-                        continue
+                    if (cursor is not None and number <= cursor) or number > settled:
+                        continue  # done already, or too new to judge: the next poll will
                     rid = str(item.get("rid") or "")
                     self.log.info("New Cincopa asset %s (id %s, %r)", rid, number, item.get("filename"))
                     yield TriggerEvent({**item, "rid": rid, "uri": asset_uri(rid)})
                     # Saved at once: the asset never fires again, even if the triggerer dies now.
                     cursor = saved = number
                     await self._save_cursor(number)
-                cursor = max(cursor or 0, head)
+                cursor = max(cursor or 0, settled)
                 if cursor != saved:
                     saved = cursor
                     await self._save_cursor(cursor)
