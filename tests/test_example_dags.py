@@ -27,6 +27,7 @@ def test_example_dags_import_without_errors():
         "cincopa_ingest_from_url",
         "cincopa_bulk_ingest",
         "cincopa_cleanup",
+        "cincopa_on_new_asset",
     }
 
 
