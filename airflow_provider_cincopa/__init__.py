@@ -53,7 +53,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Cincopa",
-                "python-modules": ["airflow_provider_cincopa.triggers.cincopa"],
+                "python-modules": [
+                    "airflow_provider_cincopa.triggers.cincopa",
+                    "airflow_provider_cincopa.triggers.events",
+                ],
             }
         ],
         # Cincopa media items as Airflow Assets: cincopa://asset/<rid> (assets.py).

@@ -28,6 +28,7 @@ def test_example_dags_import_without_errors():
         "cincopa_bulk_ingest",
         "cincopa_cleanup",
         "cincopa_gallery",
+        "cincopa_on_new_asset",
     }
 
 

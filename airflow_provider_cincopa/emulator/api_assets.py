@@ -65,7 +65,10 @@ def asset_list(c: Call) -> dict[str, Any]:
     page = positive_int(p, "page", 1)
     per_page = min(500, positive_int(p, "items_per_page", 50))
     with c.state.lock:
-        items = list(c.state.assets.values())
+        # Newest first (by the numeric id, which grows with each upload). Cincopa does not document
+        # asset.list's order: this is a guess (its dashboard lists new uploads first), and the
+        # asset event trigger checks the order it gets rather than trusting it.
+        items = sorted(c.state.assets.values(), key=lambda a: a.id, reverse=True)
     if p.get("rid"):
         wanted = {r.strip() for r in p["rid"].split(",")}
         items = [a for a in items if a.rid in wanted]

@@ -85,6 +85,36 @@ class AssetsAPI(CincopaAPI):
                 return
             page += 1
 
+    async def alist_assets_page(
+        self,
+        *,
+        page: int = 1,
+        items_per_page: int = 100,
+        rid: str | list[str] | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        type: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """
+        One page of ``asset.list``, async (httpx, one attempt), for triggers.
+
+        :param page: the page, from 1.
+        :param items_per_page: page size.
+        :param rid: one rid or several.
+        :param search: free text matched against caption, file name and description.
+        :param tag: a tag.
+        :param type: ``video``, ``image``, ``audio``...
+        :return: the page's items and how many pages there are.
+        """
+        check_positive(items_per_page, "items_per_page", allow_zero=False)
+        params: dict[str, Any] = {"rid": comma_list(rid), "search": search, "tag": tag, "type": type}
+        params.update(page=page, items_per_page=items_per_page)
+        answer = await self.acall("asset.list", params)
+        items, paging = answer.get("items"), answer.get("items_data") or {}
+        if not isinstance(items, list):
+            raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
+        return items, int(paging.get("pages_count") or 1)
+
     def get_asset(self, rid: str) -> dict[str, Any]:
         """
         Return one asset, or raise :class:`~airflow_provider_cincopa.exceptions.CincopaApiError` naming the unknown rid.

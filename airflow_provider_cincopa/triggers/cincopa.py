@@ -123,3 +123,9 @@ class CincopaUploadStatusTrigger(BaseTrigger):
 
     def _event(self, status: str, message: str, rid: str | None = None) -> TriggerEvent:
         return TriggerEvent({"status": status, "message": message, "status_id": self.status_id, "rid": rid})
+
+
+# The asset watcher's trigger lives in its own module; importable from here too.
+from airflow_provider_cincopa.triggers.events import CincopaAssetEventTrigger  # noqa: E402
+
+__all__ = ["CincopaAssetEventTrigger", "CincopaUploadStatusTrigger"]
