@@ -646,3 +646,37 @@ def test_start_from_trigger_failed_import_fails_the_task_with_cincopas_message(d
     retried = tis["wait_retries"]
     assert retried["state"] == "failed" and retried["try_number"] == 1, f"retries spent on a failed import: {retried}"
     assert record["message"] in log_text(deployment, FROM_TRIGGER_FAIL_DAG, run_id, "wait_retries")
+
+
+@needs_start_from_trigger
+def test_start_from_trigger_triggerer_sigkilled_a_new_one_renders_and_finishes(
+    deployment, emulator, media_server, tmp_path
+):
+    """
+    The triggerer running started-from-trigger sensors is SIGKILLed mid-wait: a new one takes the
+    triggers over, renders ``status_id`` again and ends the tasks, still without a worker.
+    """
+    source_url = media_server.add(f"from-trigger-kill-{uuid.uuid4().hex[:6]}.mp4", os.urandom(300_000))
+    set_faults(emulator, import_rate=10_000)  # ~30 s: still importing when the triggerer dies
+    report = tmp_path / "report.json"
+    run_id = deployment.trigger(FROM_TRIGGER_DAG, {"source_url": source_url, "report": str(report)})
+    deployment.wait_for_ti(FROM_TRIGGER_DAG, run_id, "wait", {"deferred"}, timeout=120)
+
+    def polls() -> int:
+        return len([r for r in emulator.requests("/v2/") if "upload_from_url_get_status" in r["path"]])
+
+    deployment.wait(lambda: polls() >= 2, 90, "the triggerer to poll the import")
+    [running] = emulator.state()["url_imports"]
+    assert running["status"] == "inprogress", "the kill must land while the import runs"
+    deployment.kill_component("triggerer", signal.SIGKILL)
+    assert deployment.ti(FROM_TRIGGER_DAG, run_id, "wait")["state"] == "deferred"
+
+    deployment.start_component("triggerer")
+    run = deployment.wait_for_run(FROM_TRIGGER_DAG, run_id, timeout=240)
+    assert run["state"] == "success", {t: ti["state"] for t, ti in deployment.tis(FROM_TRIGGER_DAG, run_id).items()}
+    [asset] = emulator.assets()
+    for task_id in ("wait", "wait_template"):
+        assert started_no_worker(deployment, FROM_TRIGGER_DAG, run_id, task_id), task_id
+        assert deployment.ti(FROM_TRIGGER_DAG, run_id, task_id)["try_number"] == 1
+    expected = {"type": "str", "value": asset["rid"]}
+    assert json.loads(report.read_text()) == {"wait": expected, "wait_template": expected, "wait_fallback": expected}

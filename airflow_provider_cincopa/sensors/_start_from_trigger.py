@@ -159,7 +159,7 @@ class StartFromTriggerMixin:
             f"{name}(start_from_trigger=True) needs Airflow 3.3 or later (this is {AIRFLOW_VERSION}): "
             "these sensors start on a worker and defer from there, as with deferrable=True.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # the DAG file: past this mixin, the sensor's __init__ and BaseOperator's wrapper
         )
 
     def _check_not_in_mapped_group(self) -> None:
