@@ -21,6 +21,8 @@ T = TypeVar("T")
 #: The Airflow release in use, without any pre-release or local part.
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION.release >= (3, 2)
+#: The triggerer renders a start_from_trigger task's template fields itself from 3.3.
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION.release >= (3, 3)
 
 # mypy checks this file against one Airflow: on the others, the first import of a pair is missing
 # (attr-defined) or the second one is a redefinition (no-redef, assignment).
@@ -173,6 +175,7 @@ except ImportError:
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",

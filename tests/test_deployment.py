@@ -33,6 +33,7 @@ pytestmark = pytest.mark.timeout(480)
 MiB = 1024 * 1024
 CHUNK, PARALLEL = MiB, 2
 UPLOAD_DAG, URL_DAG, SENSOR_DAG = "cincopa_deploy_upload", "cincopa_deploy_from_url", "cincopa_deploy_url_sensor"
+FROM_TRIGGER_DAG, FROM_TRIGGER_FAIL_DAG = "cincopa_deploy_from_trigger", "cincopa_deploy_from_trigger_fail"
 #: The operator's task_state_store key (UPLOAD_STATE_KEY in operators/cincopa.py).
 STATE_KEY = "cincopa_upload"
 SEALED_FORMAT = "cincopa-sealed-v1"
@@ -112,6 +113,55 @@ with DAG("{SENSOR_DAG}", schedule=None, start_date=datetime(2026, 1, 1), catchup
         task_id="import_url", status_id=started.output, deferrable=True, poke_interval=1, timeout=600
     )
     report(waited.output)
+''',
+    f"{FROM_TRIGGER_DAG}.py": RECORD_PID_SOURCE
+    + f'''
+import json
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_cincopa.operators.cincopa import CincopaUploadFromUrlOperator
+from airflow_provider_cincopa.sensors.cincopa import CincopaUploadStatusSensor
+
+PULL = "ti.xcom_pull(task_ids='start'"
+
+
+@task
+def report(wait, wait_template, wait_fallback, dag_run=None):
+    # What downstream tasks really receive from each sensor: a str, not a JSON-encoded str.
+    got = {{"wait": wait, "wait_template": wait_template, "wait_fallback": wait_fallback}}
+    Path(dag_run.conf["report"]).write_text(
+        json.dumps({{k: {{"type": type(v).__name__, "value": v}} for k, v in got.items()}})
+    )
+
+
+with DAG("{FROM_TRIGGER_DAG}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    started = CincopaUploadFromUrlOperator(
+        task_id="start", source_url="{{{{ dag_run.conf['source_url'] }}}}", wait_for_completion=False
+    )
+    common = dict(start_from_trigger=True, poke_interval=1, timeout=600, pre_execute=record_pid)
+    # A DAG author's natural spelling: the XComArg of the task that started the import.
+    wait = CincopaUploadStatusSensor(task_id="wait", status_id=started.output, **common)
+    # The same pull as a template the triggerer can answer.
+    wait_template = CincopaUploadStatusSensor(
+        task_id="wait_template", status_id="{{{{ " + PULL + ", map_indexes=-1) }}}}", **common
+    )
+    # A pull the triggerer cannot answer (GetXComSequenceSlice): starts on a worker instead.
+    wait_fallback = CincopaUploadStatusSensor(task_id="wait_fallback", status_id="{{{{ " + PULL + ") }}}}", **common)
+    started >> [wait_template, wait_fallback]
+    report(wait.output, wait_template.output, wait_fallback.output)
+
+with DAG("{FROM_TRIGGER_FAIL_DAG}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    started = CincopaUploadFromUrlOperator(
+        task_id="start", source_url="{{{{ dag_run.conf['source_url'] }}}}", wait_for_completion=False
+    )
+    common = dict(start_from_trigger=True, poke_interval=1, timeout=600, pre_execute=record_pid)
+    CincopaUploadStatusSensor(task_id="wait", status_id=started.output, **common)
+    # With retries left, a failed import is handed to a worker, which fails it without a retry.
+    CincopaUploadStatusSensor(task_id="wait_retries", status_id=started.output, retries=2, **common)
+    CincopaUploadStatusSensor(task_id="wait_soft", status_id=started.output, soft_fail=True, **common)
 ''',
 }
 
@@ -512,3 +562,121 @@ def test_without_fernet_key_a_planted_plain_state_is_ignored(deployment_without_
         )
     assert run["state"] == "success", f"run {run['state']}; upload log:\n{events}"
     assert_uploaded(deployment, emulator, run_id, upload)
+
+
+# -- f. start_from_trigger: waits that start no worker ----------------------------------------
+
+
+needs_start_from_trigger = pytest.mark.skipif(
+    airflow_version() < (3, 3), reason="start_from_trigger renders templates in the triggerer from Airflow 3.3"
+)
+
+
+def started_no_worker(deployment: Deployment, dag_id: str, run_id: str, task_id: str) -> bool:
+    """
+    True if no worker ever ran this task instance: ``record_pid`` (its ``pre_execute``) never wrote
+    a PID, the execution API never saw a task runner (no ``pid``, no ``hostname``) and the scheduler
+    never queued it for the executor (no ``queued_when``).
+    """
+    ti = deployment.ti(dag_id, run_id, task_id)
+    pid_file = deployment.recorded_pid(dag_id, run_id, task_id, ti["try_number"])
+    return pid_file is None and ti["pid"] is None and not ti["hostname"] and ti["queued_when"] is None
+
+
+def log_text(deployment: Deployment, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    return "\n".join(str(line.get("event")) for line in deployment.task_log(dag_id, run_id, task_id, try_number))
+
+
+@needs_start_from_trigger
+def test_start_from_trigger_waits_without_a_worker(deployment, emulator, media_server, tmp_path):
+    """
+    ``start_from_trigger=True`` with ``status_id=start.output`` and with the same pull written as a
+    template: the scheduler defers them, the triggerer renders the status_id and ends the task with
+    the rid, no worker starts, and the downstream task receives the exact rid. A pull the triggerer
+    could not answer starts on a worker instead (the control: the worker signs are really seen).
+    """
+    source_url = media_server.add(f"from-trigger-{uuid.uuid4().hex[:6]}.mp4", os.urandom(200_000))
+    set_faults(emulator, import_rate=50_000)  # ~4 s: the triggers poll a few times
+    report = tmp_path / "report.json"
+    run_id = deployment.trigger(FROM_TRIGGER_DAG, {"source_url": source_url, "report": str(report)})
+    run = deployment.wait_for_run(FROM_TRIGGER_DAG, run_id, timeout=240)
+    tis = deployment.tis(FROM_TRIGGER_DAG, run_id)
+    assert run["state"] == "success", {t: ti["state"] for t, ti in tis.items()}
+    [asset] = emulator.assets()
+
+    for task_id in ("wait", "wait_template"):
+        ti = tis[task_id]
+        assert started_no_worker(deployment, FROM_TRIGGER_DAG, run_id, task_id), f"a worker ran {task_id}: {ti}"
+        assert tis[task_id]["try_number"] == 1
+        assert deployment.xcom(FROM_TRIGGER_DAG, run_id, task_id) == asset["rid"]
+        assert "the task ends in the triggerer" in log_text(deployment, FROM_TRIGGER_DAG, run_id, task_id)
+    # The control: the same checks see the worker that ran the sensor which could not start there.
+    assert not started_no_worker(deployment, FROM_TRIGGER_DAG, run_id, "wait_fallback")
+    assert deployment.recorded_pid(FROM_TRIGGER_DAG, run_id, "wait_fallback", 1) is not None
+    assert "GetXComSequenceSlice" in log_text(deployment, FROM_TRIGGER_DAG, run_id, "wait_fallback")
+    assert deployment.xcom(FROM_TRIGGER_DAG, run_id, "wait_fallback") == asset["rid"]
+
+    received = json.loads(report.read_text())
+    expected = {"type": "str", "value": asset["rid"]}
+    assert received == {"wait": expected, "wait_template": expected, "wait_fallback": expected}
+
+
+@needs_start_from_trigger
+def test_start_from_trigger_failed_import_fails_the_task_with_cincopas_message(deployment, emulator, media_server):
+    """
+    The import fails: the sensor without retries is failed by the triggerer (``TaskFailedEvent``),
+    no worker started, Cincopa's message in its log; with ``soft_fail`` it is skipped there
+    (``TaskSkippedEvent``). With retries left, the trigger hands the
+    event to a worker, which fails the task without spending a retry, as a worker-run sensor does.
+    """
+    missing = f"{media_server.url}/no-such-{uuid.uuid4().hex}.mp4"
+    run_id = deployment.trigger(FROM_TRIGGER_FAIL_DAG, {"source_url": missing})
+    deployment.wait_for_run(FROM_TRIGGER_FAIL_DAG, run_id, timeout=240)
+    tis = deployment.tis(FROM_TRIGGER_FAIL_DAG, run_id)
+    [record] = emulator.state()["url_imports"]
+    assert record["status"] == "failed" and record["message"], record
+
+    assert tis["wait"]["state"] == "failed" and tis["wait"]["try_number"] == 1, tis["wait"]
+    assert started_no_worker(deployment, FROM_TRIGGER_FAIL_DAG, run_id, "wait"), tis["wait"]
+    assert record["message"] in log_text(deployment, FROM_TRIGGER_FAIL_DAG, run_id, "wait")
+
+    assert tis["wait_soft"]["state"] == "skipped", tis["wait_soft"]
+    assert started_no_worker(deployment, FROM_TRIGGER_FAIL_DAG, run_id, "wait_soft"), tis["wait_soft"]
+
+    retried = tis["wait_retries"]
+    assert retried["state"] == "failed" and retried["try_number"] == 1, f"retries spent on a failed import: {retried}"
+    assert record["message"] in log_text(deployment, FROM_TRIGGER_FAIL_DAG, run_id, "wait_retries")
+
+
+@needs_start_from_trigger
+def test_start_from_trigger_triggerer_sigkilled_a_new_one_renders_and_finishes(
+    deployment, emulator, media_server, tmp_path
+):
+    """
+    The triggerer running started-from-trigger sensors is SIGKILLed mid-wait: a new one takes the
+    triggers over, renders ``status_id`` again and ends the tasks, still without a worker.
+    """
+    source_url = media_server.add(f"from-trigger-kill-{uuid.uuid4().hex[:6]}.mp4", os.urandom(300_000))
+    set_faults(emulator, import_rate=10_000)  # ~30 s: still importing when the triggerer dies
+    report = tmp_path / "report.json"
+    run_id = deployment.trigger(FROM_TRIGGER_DAG, {"source_url": source_url, "report": str(report)})
+    deployment.wait_for_ti(FROM_TRIGGER_DAG, run_id, "wait", {"deferred"}, timeout=120)
+
+    def polls() -> int:
+        return len([r for r in emulator.requests("/v2/") if "upload_from_url_get_status" in r["path"]])
+
+    deployment.wait(lambda: polls() >= 2, 90, "the triggerer to poll the import")
+    [running] = emulator.state()["url_imports"]
+    assert running["status"] == "inprogress", "the kill must land while the import runs"
+    deployment.kill_component("triggerer", signal.SIGKILL)
+    assert deployment.ti(FROM_TRIGGER_DAG, run_id, "wait")["state"] == "deferred"
+
+    deployment.start_component("triggerer")
+    run = deployment.wait_for_run(FROM_TRIGGER_DAG, run_id, timeout=240)
+    assert run["state"] == "success", {t: ti["state"] for t, ti in deployment.tis(FROM_TRIGGER_DAG, run_id).items()}
+    [asset] = emulator.assets()
+    for task_id in ("wait", "wait_template"):
+        assert started_no_worker(deployment, FROM_TRIGGER_DAG, run_id, task_id), task_id
+        assert deployment.ti(FROM_TRIGGER_DAG, run_id, task_id)["try_number"] == 1
+    expected = {"type": "str", "value": asset["rid"]}
+    assert json.loads(report.read_text()) == {"wait": expected, "wait_template": expected, "wait_fallback": expected}

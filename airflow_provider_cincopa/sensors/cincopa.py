@@ -14,12 +14,13 @@ from airflow_provider_cincopa._compat import AirflowSensorTimeout, conf
 from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.redaction import redact
+from airflow_provider_cincopa.sensors._start_from_trigger import StartFromTriggerMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class CincopaUploadStatusSensor(BaseSensorOperator):
+class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
     """
     Wait until Cincopa's import ``status_id`` is done and push the new asset's ``rid`` as XCom.
 
@@ -32,6 +33,12 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
     :param status_id: the id ``asset.upload_from_url`` returned. (templated)
     :param cincopa_conn_id: the Airflow connection with the api_token.
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param start_from_trigger: (Airflow 3.3+) start in the triggerer, not on a worker: the
+        scheduler hands the wait to the triggerer, which renders ``status_id`` and ends the task
+        with the rid as its XCom, so no worker process starts. Implies ``deferrable``. Where the
+        triggerer could not render ``status_id`` (a template using what it does not serve, an
+        ``xcom_pull`` without ``map_indexes``, an XComArg of a mapped task), in a mapped task, and
+        on Airflow < 3.3, the sensor starts on a worker and defers from there, saying why.
     """
 
     template_fields: Sequence[str] = ("status_id",)
@@ -43,12 +50,23 @@ class CincopaUploadStatusSensor(BaseSensorOperator):
         status_id: str,
         cincopa_conn_id: str = CincopaHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.status_id = status_id
         self.cincopa_conn_id = cincopa_conn_id
         self.deferrable = deferrable
+        self.set_up_start_from_trigger(
+            start_from_trigger,
+            trigger_cls="airflow_provider_cincopa.triggers.cincopa.CincopaUploadStatusTrigger",
+            trigger_kwargs={
+                "status_id": status_id,  # rendered by the triggerer
+                "cincopa_conn_id": cincopa_conn_id,
+                "poll_interval": self.poke_interval,
+                "soft_fail": self.soft_fail or getattr(self, "never_fail", False),
+            },
+        )
 
     @cached_property
     def hook(self) -> CincopaHook:

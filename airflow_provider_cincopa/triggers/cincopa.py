@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -32,6 +32,12 @@ class CincopaUploadStatusTrigger(BaseTrigger):
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
     :param abort_on_kill: abort the remote import when a user kills the deferred task (the
         operator that started the import owns it; a sensor that only watches it does not).
+    :param end_from_trigger: end the task here instead of resuming it on a worker (the sensor's
+        ``start_from_trigger``): the rid becomes the task's XCom and the event a task end event
+        (triggers/_end_from_trigger.py). ``status_id`` may then be a template, which the
+        triggerer renders before ``run``; with ``end_time`` None the sensor's timeout comes from
+        the trigger timeout the scheduler set.
+    :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
     def __init__(
@@ -42,9 +48,13 @@ class CincopaUploadStatusTrigger(BaseTrigger):
         poll_interval: float = 15.0,
         end_time: float | None = None,
         abort_on_kill: bool = False,
+        end_from_trigger: bool = False,
+        soft_fail: bool = False,
     ) -> None:
         super().__init__()
         self.abort_on_kill = abort_on_kill
+        self.end_from_trigger = end_from_trigger
+        self.soft_fail = soft_fail
         self.status_id = status_id
         self.cincopa_conn_id = cincopa_conn_id
         self.poll_interval = poll_interval
@@ -60,11 +70,16 @@ class CincopaUploadStatusTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "abort_on_kill": self.abort_on_kill,
+                **({"end_from_trigger": True, "soft_fail": self.soft_fail} if self.end_from_trigger else {}),
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a terminal state or ``end_time``, then yield one event."""
+        if self.end_from_trigger:
+            async for event in self._run_and_end_task():
+                yield event
+            return
         hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
         try:
             async for event in self._poll(hook):
@@ -72,6 +87,25 @@ class CincopaUploadStatusTrigger(BaseTrigger):
                 return
         finally:
             await hook.aclose()
+
+    async def _run_and_end_task(self) -> AsyncIterator[TriggerEvent]:
+        """``run`` for ``end_from_trigger``: the same wait, ended here (rendered ``status_id`` checked first)."""
+        from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
+
+        self.status_id = str(self.status_id).strip()  # the triggerer has rendered it by now
+        if self.end_time is None:
+            self.end_time = deadline(self)
+        if self.status_id in ("", "None"):
+            event = self._event("error", f"status_id rendered to {self.status_id!r}: did the upstream task push one?")
+        else:
+            hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+            events = cast("AsyncGenerator[TriggerEvent, None]", self._poll(hook))
+            try:
+                event = await events.__anext__()  # _poll yields exactly one event
+            finally:
+                await events.aclose()
+                await hook.aclose()
+        yield await end_task(self, event, soft_fail=self.soft_fail)
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: abort the import it started, if it owns it."""
