@@ -38,7 +38,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Cincopa",
-                "python-modules": ["airflow_provider_cincopa.operators.cincopa"],
+                "python-modules": [
+                    "airflow_provider_cincopa.operators.cincopa",
+                    "airflow_provider_cincopa.operators.playback",
+                ],
             }
         ],
         "sensors": [
@@ -53,6 +56,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_cincopa.triggers.cincopa"],
             }
         ],
+        "extra-links": ["airflow_provider_cincopa.links.cincopa.CincopaAssetLink"],
         "connection-types": [
             {
                 "connection-type": "cincopa",
@@ -82,6 +86,12 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Retry deadline (seconds)",
                         "description": "Give up retrying a call after this many seconds in total.",
                         "schema": {"type": ["number", "null"], "default": 300, "minimum": 0},
+                    },
+                    "dashboard_url_template": {
+                        "label": "Dashboard URL template",
+                        "description": "Where the task's 'Cincopa asset' link points, with a {rid} "
+                        "placeholder. The default is a guess: no public source documents it.",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }

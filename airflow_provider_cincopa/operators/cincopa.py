@@ -15,6 +15,7 @@ from airflow.sdk import Asset, BaseOperator
 from airflow_provider_cincopa._compat import ResumableJobMixin, conf
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
+from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.redaction import redact, register_secret
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class _CincopaOperator(BaseOperator):
 
 def _emit_asset_events(operator: BaseOperator, context: Context, **extra: Any) -> None:
     # Every Asset outlet gets the new rid in its event's extra, so asset-scheduled DAGs can read it.
+    remember_asset(context, extra.get("rid"))  # and the task's "Cincopa asset" link opens it
     for outlet in operator.outlets:
         if isinstance(outlet, Asset):
             context["outlet_events"][outlet].extra.update(extra)
@@ -90,6 +92,7 @@ class CincopaUploadFileOperator(_CincopaOperator):
         "filename",
     )
     template_fields_renderers = {"tags": "json"}
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -200,6 +203,7 @@ class CincopaUploadFromUrlOperator(ResumableJobMixin, _CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("source_url", "gallery_fid", "attach_to_rid", "attach_type")
+    operator_extra_links = (CincopaAssetLink(),)
     external_id_key = "cincopa_upload_from_url_status_id"
 
     def __init__(
@@ -357,6 +361,7 @@ class CincopaSetAssetMetaOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("rid", *META_FIELDS)
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -385,6 +390,7 @@ class CincopaSetAssetMetaOperator(_CincopaOperator):
         """Call ``asset.set_meta`` with the fields given."""
         meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
         self.hook.set_meta(self.rid, **meta)
+        remember_asset(context, self.rid)
         self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), self.rid)
         return self.rid
 
@@ -421,6 +427,7 @@ class CincopaResyncAssetOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("rid",)
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(self, *, rid: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -429,6 +436,7 @@ class CincopaResyncAssetOperator(_CincopaOperator):
     def execute(self, context: Context) -> str:
         """Call ``asset.resync``."""
         self.hook.resync_asset(self.rid)
+        remember_asset(context, self.rid)
         return self.rid
 
 
@@ -461,7 +469,8 @@ class CincopaSetWebhookOperator(_CincopaOperator):
 
     :param hook_url: where Cincopa POSTs event JSON. (templated)
     :param events: ``*``, namespaces (``asset.*``) or events; a list or a comma string. (templated)
-    :param security_key: the key deliveries are signed with. (templated, masked)
+    :param security_key: the webhook's security key (the REST doc: used "to hash the URL" of a
+        delivery; how is not documented). (templated, masked)
     :param cincopa_conn_id: the Airflow connection with the api_token.
     """
 
