@@ -45,6 +45,7 @@ def test_every_task_that_made_or_touched_an_asset_links_to_it(emulator, airflow_
     video = tmp_path / "linked.mp4"
     video.write_bytes(b"l" * 3000)
     source_url = media_server.add("linked-import.mp4", b"i" * 2000)
+    emulator.faults(import_rate=1000)  # two seconds: the deferrable sensor's first poke sees it running
     dr = run_dag(
         DAGS_FOLDER,
         "links_made",
@@ -70,8 +71,11 @@ def test_every_task_that_made_or_touched_an_asset_links_to_it(emulator, airflow_
             start = CincopaUploadFromUrlOperator(
                 task_id="start_import", source_url={source_url!r}, wait_for_completion=False
             )
-            wait = CincopaUploadStatusSensor(task_id="wait_import", status_id=start.output, poke_interval=0.2)
-            imported = CincopaUploadFromUrlOperator(task_id="import", source_url={source_url!r}, poll_interval=0.2)
+            CincopaUploadStatusSensor(task_id="wait_import", status_id=start.output, poke_interval=0.2)
+            CincopaUploadStatusSensor(
+                task_id="wait_deferred", status_id=start.output, poke_interval=0.2, deferrable=True
+            )
+            CincopaUploadFromUrlOperator(task_id="import", source_url={source_url!r}, poll_interval=0.2)
             CincopaSetWebhookOperator(task_id="webhook", hook_url="http://127.0.0.1:9/l", security_key="linkkey01")
         """,
     )
@@ -86,6 +90,7 @@ def test_every_task_that_made_or_touched_an_asset_links_to_it(emulator, airflow_
         "playback": default_url(rid),
         "import": default_url(imported_rid),
         "wait_import": default_url(waited_rid),
+        "wait_deferred": default_url(waited_rid),
         # It only started an import: no asset exists yet, and the UI shows the button disabled.
         "start_import": None,
     }, "the webhook task has no asset link at all"

@@ -39,8 +39,9 @@ DEFAULT_DASHBOARD_URL_TEMPLATE = "https://www.cincopa.com/media-platform/assets?
 
 def remember_asset(context: Context, rid: str | None) -> None:
     """Record the rid the task made or touched, for :class:`CincopaAssetLink`."""
-    if rid:
-        context["ti"].xcom_push(key=ASSET_XCOM_KEY, value=str(rid))
+    ti = context.get("ti")  # None when an operator method is called outside a task run
+    if rid and ti is not None:
+        ti.xcom_push(key=ASSET_XCOM_KEY, value=str(rid))
 
 
 def dashboard_url(rid: str, template: str | None = None) -> str:
