@@ -113,14 +113,28 @@ def test_the_connection_overrides_the_dashboard_url(emulator, airflow_db, tmp_pa
         "links_custom",
         f"""
         from datetime import datetime
-        from airflow.sdk import DAG
+        from airflow.sdk import DAG, task
+        from airflow_provider_cincopa.links.cincopa import CincopaAssetLink
         from airflow_provider_cincopa.operators.cincopa import CincopaUploadFileOperator, CincopaResyncAssetOperator
 
         with DAG("links_custom", schedule=None, start_date=datetime(2026, 1, 1)):
             up = CincopaUploadFileOperator(
                 task_id="upload", source_path={str(video)!r}, cincopa_conn_id="cincopa_custom"
             )
-            CincopaResyncAssetOperator(task_id="resync", rid=up.output, cincopa_conn_id="cincopa_bad_template")
+            resync = CincopaResyncAssetOperator(task_id="resync", rid=up.output, cincopa_conn_id="cincopa_bad_template")
+
+            @task
+            def probe(ti=None, dag=None) -> dict:
+                # get_link itself, called where Airflow calls it: in a running task, XCom at hand.
+                from airflow.models.taskinstancekey import TaskInstanceKey
+
+                def link(task_id):
+                    key = TaskInstanceKey(ti.dag_id, task_id, ti.run_id, 1, -1)
+                    return CincopaAssetLink().get_link(dag.get_task(task_id), ti_key=key)
+
+                return {{"upload": link("upload"), "resync": link("resync"), "probe": link("probe")}}
+
+            resync >> probe()
         """,
     )
     assert dr.state == "success", task_states(dr)
@@ -129,6 +143,7 @@ def test_the_connection_overrides_the_dashboard_url(emulator, airflow_db, tmp_pa
     assert links["upload"] == f"https://media.example.com/library/{rid}/edit"
     # A template without {rid} gives no link (and an error in the task log), not a failed task.
     assert links["resync"] is None
+    assert xcom(dr, "probe") == {"upload": links["upload"], "resync": "", "probe": ""}
 
 
 def xcom_value(dag_run, task_id: str, key: str):
