@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_cincopa.operators.cincopa",
                     "airflow_provider_cincopa.operators.galleries",
+                    "airflow_provider_cincopa.operators.playback",
                 ],
             }
         ],
@@ -67,6 +68,7 @@ def get_provider_info() -> dict[str, Any]:
                 "to_openlineage_converter": "airflow_provider_cincopa.assets.convert_asset_to_openlineage",
             }
         ],
+        "extra-links": ["airflow_provider_cincopa.links.cincopa.CincopaAssetLink"],
         "connection-types": [
             {
                 "connection-type": "cincopa",
@@ -96,6 +98,12 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Retry deadline (seconds)",
                         "description": "Give up retrying a call after this many seconds in total.",
                         "schema": {"type": ["number", "null"], "default": 300, "minimum": 0},
+                    },
+                    "dashboard_url_template": {
+                        "label": "Dashboard URL template",
+                        "description": "Where the task's 'Cincopa asset' link points, with a {rid} "
+                        "placeholder. The default is a guess: no public source documents it.",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }

@@ -2,7 +2,7 @@
 One place that hides secrets from text that may reach a log, an exception or the UI.
 
 Cincopa puts the api_token in the query string of every URL, the upload URL carries a ``hash``
-that lets anyone upload into the account, and webhook security keys sign deliveries. Any URL or
+that lets anyone upload into the account, and webhook security keys are shared secrets. Any URL or
 error text passes through :func:`redact` before it is logged or raised; the values themselves are
 also handed to Airflow's secrets masker by :func:`register_secret`, which covers the task log
 lines that third-party code (urllib3's debug log, for one) writes with a raw URL.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 UploadState = Literal["running", "done", "failed"]
@@ -34,6 +34,9 @@ class UploadResult:
 class UploadFromUrlStatus:
     """
     Normalised answer of ``asset.upload_from_url_get_status``.
+
+    The done and failed status values are a guess (the wire-protocol page's): only ``inprogress``
+    has been seen on the wire; ``resid`` being set is the stronger sign of a finished import.
 
     :param status_id: the import's id.
     :param state: ``running``, ``done`` or ``failed``.
@@ -94,3 +97,55 @@ def _number(value: Any, kind: type[int] | type[float]) -> Any:
     except (TypeError, ValueError):
         return None
     return None if number < 0 else number
+
+
+@dataclass(frozen=True)
+class VersionLink:
+    """
+    One rendition of an asset (an entry of ``versions`` in ``asset.list`` answers).
+
+    :param key: the version's key in ``versions``, e.g. ``ts_720p``, ``mp4_hd``, ``original``.
+    :param name: its display name (``720p``).
+    :param mime: its MIME type (``application/x-mpegURL`` for HLS renditions).
+    :param filesize: bytes, or None when Cincopa did not say.
+    :param url: the CDN URL ``asset.list`` gave for it, or None when it had none (or one that
+        carried a secret, which is never passed on).
+    :param direct_url: the ``get_version_url.aspx?rid=...&ver=<key>`` link to this version.
+    """
+
+    key: str
+    name: str
+    mime: str
+    filesize: int | None
+    url: str | None
+    direct_url: str
+
+
+@dataclass(frozen=True)
+class PlaybackLinks:
+    """
+    Where an asset can be played without Cincopa's player (media-platform page, "Get a direct link").
+
+    Every URL is built from the rid and version keys only: none carries the api_token or another
+    secret, so the whole structure can go to XCom (:meth:`to_dict`) and to other systems.
+
+    :param rid: the asset.
+    :param type: the asset's type (``video``, ``image``...).
+    :param syncstatus: Cincopa's ``syncstatus`` when the links were made (``synced`` once every
+        version exists); versions still being made are missing from ``versions``.
+    :param hls_url: the ``m3u8.aspx?rid=`` manifest of every HLS rendition (video assets only).
+    :param direct_url: ``get_version_url.aspx?rid=&ver=<priority list>``: the first version of the
+        list that exists.
+    :param versions: every version ``asset.list`` reported, by key.
+    """
+
+    rid: str
+    type: str
+    syncstatus: str
+    hls_url: str | None
+    direct_url: str
+    versions: dict[str, VersionLink] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, for XCom and for handing on to other systems."""
+        return asdict(self)

@@ -1,6 +1,7 @@
 """
 Ingest one local video into Cincopa: register a webhook, upload the file in parallel chunks, set
-its metadata, then print what Cincopa now holds.
+its metadata, get its playback links (HLS manifest, direct version URLs), then print what Cincopa
+now holds; the report task takes the links through XCom, as a publishing task would.
 
 Run it against the local emulator with ``bash scripts/run-example`` (see the README).
 """
@@ -18,6 +19,7 @@ from airflow_provider_cincopa.operators.cincopa import (
     CincopaSetWebhookOperator,
     CincopaUploadFileOperator,
 )
+from airflow_provider_cincopa.operators.playback import CincopaGetPlaybackLinksOperator
 
 #: Downstream DAGs can be scheduled on new media; each event's extra carries the new rid.
 CINCOPA_NEW_MEDIA = Asset("cincopa_new_media")
@@ -65,15 +67,19 @@ with DAG(
         description="Ingested by Airflow run {{ run_id }}",
     )
 
+    playback_links = CincopaGetPlaybackLinksOperator(task_id="playback_links", rid=upload_video.output)
+
     @task
-    def report(rid: str) -> dict:
-        """Print what Cincopa holds for the new asset, and the webhooks that will hear of it."""
+    def report(rid: str, links: dict) -> dict:
+        """Print what Cincopa holds for the new asset, where to play it, and the webhooks that will hear of it."""
         hook = CincopaHook()
         asset = hook.get_asset(rid)
         webhooks = hook.list_webhooks()
         print(f"New Cincopa asset rid={rid} filename={asset['filename']} size={asset.get('filesize')}")
         print(f"  caption={asset['caption']!r} tags={asset['tags']!r} reference_id={asset['reference_id']!r}")
         print(f"  webhooks: {[w['hook_url'] for w in webhooks]}")
-        return {"rid": rid, "filename": asset["filename"], "tags": asset["tags"]}
+        print(f"  HLS manifest: {links['hls_url']}; versions: {sorted(links['versions'])}")
+        return {"rid": rid, "filename": asset["filename"], "tags": asset["tags"], "hls_url": links["hls_url"]}
 
-    register_webhook >> upload_video >> set_metadata >> report(upload_video.output)
+    register_webhook >> upload_video >> set_metadata >> playback_links
+    report(upload_video.output, playback_links.output)

@@ -80,6 +80,8 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     assert asset["reference_id"] == "cms-sample-video"
     assert f"New Cincopa asset rid={asset['rid']}" in captured.out + captured.err
     assert xcom(dr, "report")["rid"] == asset["rid"]
+    assert xcom(dr, "report")["hls_url"] == f"https://rtcdn.cincopa.com/m3u8.aspx?rid={asset['rid']}"
+    assert xcom(dr, "playback_links")["versions"]["ts_720p"]["direct_url"].endswith(f"rid={asset['rid']}&ver=ts_720p")
     assert len([r for r in emulator.requests("/upload/")]) == 3, "20 MiB in 8 MiB chunks"
     assert_no_leak(emulator, captured.out + captured.err)
     # Run again: the asset is found by its reference_id, nothing new is made and no byte is sent.

@@ -44,6 +44,12 @@ def test_declared_modules_import():
     module, _, name = info["connection-types"][0]["hook-class-name"].rpartition(".")
     hook = getattr(importlib.import_module(module), name)
     assert (hook.conn_type, hook.default_conn_name, hook.hook_name) == ("cincopa", "cincopa_default", "Cincopa")
+    from airflow.sdk import BaseOperatorLink
+
+    assert info["extra-links"] == ["airflow_provider_cincopa.links.cincopa.CincopaAssetLink"]
+    for path in info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        assert issubclass(getattr(importlib.import_module(module), name), BaseOperatorLink)
 
 
 def test_providers_manager_builds_the_connection_form():
@@ -51,6 +57,7 @@ def test_providers_manager_builds_the_connection_form():
 
     manager = ProvidersManager()
     assert "airflow-provider-cincopa" in manager.providers
+    assert "airflow_provider_cincopa.links.cincopa.CincopaAssetLink" in manager.extra_links_class_names
     hook_info = task_runtime_hooks()["cincopa"]
     assert hook_info is not None and hook_info.hook_name == "Cincopa" and hook_info.connection_testable
     behaviour = manager.field_behaviours["cincopa"]
@@ -58,7 +65,12 @@ def test_providers_manager_builds_the_connection_form():
     assert behaviour["relabeling"] == {"password": "API token", "host": "API base URL"}
     assert behaviour["placeholders"]["host"] == "https://api.cincopa.com/v2/"
     widgets = manager.connection_form_widgets
-    assert {"extra__cincopa__timeout", "extra__cincopa__retries", "extra__cincopa__retry_deadline"} <= set(widgets)
+    assert {
+        "extra__cincopa__timeout",
+        "extra__cincopa__retries",
+        "extra__cincopa__retry_deadline",
+        "extra__cincopa__dashboard_url_template",
+    } <= set(widgets)
     timeout = widgets["extra__cincopa__timeout"].field
     if airflow_version() >= (3, 2):
         assert timeout["value"] == 60
@@ -84,7 +96,7 @@ def test_ui_api_serves_the_connection_form():
     assert fields["host"]["placeholder"] == "https://api.cincopa.com/v2/"
     assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
     extra = meta["extra_fields"]
-    assert set(extra) == {"timeout", "retries", "retry_deadline"}
+    assert set(extra) == {"timeout", "retries", "retry_deadline", "dashboard_url_template"}
     assert extra["timeout"]["schema"]["title"] == "Request timeout (seconds)"
     assert str(extra["timeout"]["value"]) == "60" and extra["retries"]["value"] == 10
 

@@ -26,6 +26,14 @@ from airflow_provider_cincopa.emulator.models import mime_of
 from airflow_provider_cincopa.emulator.state import Asset, now_iso
 
 CDN = "https://cdn.emulator.invalid"
+#: Renditions a synced video gets, keyed and shaped as in the ``asset.list`` sample of the
+#: media-platform page: (key, name, mime, share of the original's size, path on the CDN).
+VIDEO_RENDITIONS = (
+    ("ts_720p", "720p", "application/x-mpegURL", 0.7, "6720p/{name}.m3u8"),
+    ("ts_480p", "480p", "application/x-mpegURL", 0.4, "6480p/{name}.m3u8"),
+    ("mp4_hd", "hd", "video/mp4", 1.1, "6/{name}.mp4"),
+    ("jpg_600x450", "600x450", "image/jpeg", 0.001, "182/{name}"),
+)
 
 
 def ping(c: Call) -> dict[str, Any]:
@@ -46,6 +54,11 @@ def asset_item(asset: Asset) -> dict[str, Any]:
     """One ``items[]`` entry, shaped like the ``asset.list`` example in Cincopa's docs."""
     url = f"{CDN}/{asset.rid}/{quote(asset.filename)}"
     versions = {"original": {"name": "original", "filesize": asset.size, "mime": mime_of(asset.filename), "url": url}}
+    if asset.type == "video":
+        for key, name, mime, share, path in VIDEO_RENDITIONS:
+            size = str(max(1, int(asset.size * share)))
+            rendition = f"{CDN}/{asset.rid}/{path.format(name=quote(asset.filename))}"
+            versions[key] = {"name": name, "filesize": size, "mime": mime, "url": rendition}
     for kind, info in asset.attachments.items():
         versions[kind] = {
             "name": kind,
@@ -92,6 +105,13 @@ def asset_list(c: Call) -> dict[str, Any]:
 def get_tags(c: Call) -> dict[str, Any]:
     with c.state.lock:
         cloud = Counter(t.strip() for a in c.state.assets.values() for t in a.tags.split(",") if t.strip())
+    shape = c.state.faults.shape_of("asset.get_tags")
+    if shape == "names":
+        return {"tag_cloud": list(cloud)}
+    if shape == "objects":
+        return {"tag_cloud": [{"tag": tag, "count": str(count)} for tag, count in cloud.items()]}
+    if shape == "pairs":
+        return {"tag_cloud": [[tag, count] for tag, count in cloud.items()]}
     return {"tag_cloud": dict(cloud)}
 
 

@@ -9,9 +9,17 @@ from typing import Any
 RULE_KINDS = ("fail", "drop", "malformed")
 KNOBS = frozenset(
     {*RULE_KINDS, "latency", "bandwidth", "max_assets", "import_rate", "stall_final", "completed_answer"}
+    | {"answer_shapes"}
 )
 #: What a chunk sent to an upload that already completed is answered (``completed_answer``).
 COMPLETED_ANSWERS = ("same", "done", "error")
+#: The shapes an answer field can take (``answer_shapes``), the documented one first (the default).
+ANSWER_SHAPES: dict[str, tuple[str, ...]] = {
+    # REST doc: "Array of arrays" of "webhook objects"; objects are what the emulator always sent.
+    "webhook.list": ("objects", "arrays"),
+    # Wire-protocol page: tag -> count (weak); REST doc: "a structured list" of unknown items.
+    "asset.get_tags": ("mapping", "names", "objects", "pairs"),
+}
 
 
 @dataclass
@@ -51,6 +59,9 @@ class Faults:
     ``completed_answer``: what a chunk sent to an already completed upload gets: ``same`` (the
     final answer again, rid included; the default), ``done`` (a plain ``chunk done.``) or
     ``error`` (a refusal). Nothing public says which one Cincopa does, so clients must cope with all.
+    ``answer_shapes``: ``{method: shape}`` for answers the reference leaves loosely typed
+    (:data:`ANSWER_SHAPES`): ``webhook.list`` items as ``objects`` or ``arrays``; ``asset.get_tags``
+    ``tag_cloud`` as a ``mapping``, a list of ``names``, of ``objects`` or of ``pairs``.
 
     ``baseline`` holds the start-up knobs (CLI ``--latency`` etc.): clearing or resetting returns
     to them rather than to nothing, so a quota given on the command line survives test resets.
@@ -89,8 +100,14 @@ class Faults:
         completed = str(knobs.get("completed_answer") or "same")
         if completed not in COMPLETED_ANSWERS:
             raise ValueError(f"completed_answer must be one of {COMPLETED_ANSWERS}, got {completed!r}")
+        shapes = {str(k): str(v) for k, v in dict(knobs.get("answer_shapes") or {}).items()}
+        for method, shape in shapes.items():
+            if shape not in ANSWER_SHAPES.get(method, ()):
+                known = {m: list(s) for m, s in ANSWER_SHAPES.items()}
+                raise ValueError(f"answer_shapes: no shape {shape!r} for {method!r}; known: {known}")
         with self._lock:
             self.rules = rules
+            self.answer_shapes = shapes
             self.latency: dict[str, Any] = dict(knobs.get("latency") or {})
             self.bandwidth = int(knobs.get("bandwidth") or 0)
             self.max_assets: int | None = None if max_assets is None else int(max_assets)
@@ -105,6 +122,11 @@ class Faults:
                 if rule.hit(path):
                     return rule.options
         return None
+
+    def shape_of(self, method: str) -> str:
+        """The shape ``method``'s answer takes now (``answer_shapes``, else the documented one)."""
+        with self._lock:
+            return self.answer_shapes.get(method) or ANSWER_SHAPES[method][0]
 
     def delay_for(self, path: str) -> float:
         with self._lock:
@@ -122,5 +144,6 @@ class Faults:
                 "import_rate": self.import_rate,
                 "stall_final": self.stall_final,
                 "completed_answer": self.completed_answer,
+                "answer_shapes": self.answer_shapes,
                 "baseline": self.baseline,
             }

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError
+from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._params import check_positive, clean_params, comma_list, required
 from airflow_provider_cincopa.redaction import register_secret
@@ -20,6 +21,9 @@ class TokensAPI(CincopaAPI):
         """
         Create a temporary token for client-side calls (``token.get_temp``).
 
+        Sent as GET, as every public client sends it (wire-protocol page, seen); not retried once
+        the request may have reached Cincopa, as each call makes a new token.
+
         :param ttl: lifetime in seconds.
         :param sourceip: the only IPv4 address allowed to use it.
         :param permissions: a pipe list such as ``asset.list|asset.get_tags``.
@@ -27,18 +31,22 @@ class TokensAPI(CincopaAPI):
         """
         check_positive(ttl, "ttl")
         params = {"ttl": ttl, "sourceip": sourceip, "permissions": permissions}
-        return self._secret_field("token.get_temp", params, "token")
+        return self._secret_field("token.get_temp", params, "token", http_method="GET")
 
     def get_upload_token(self, *, gallery_fid: str | None = None, ttl: int | None = None) -> str:
         """
         Create a token for the invite-upload page (``upload.get_upload_token``).
 
-        :param gallery_fid: the gallery uploads go to.
-        :param ttl: lifetime in seconds.
+        Sent as GET, as every public client sends it. The parameter names ``fid`` and ``ttl`` are a
+        guess: the REST doc names the method but not its parameters (docs/api-coverage.md).
+
+        :param gallery_fid: the gallery uploads go to (sent as ``fid``; guess).
+        :param ttl: lifetime in seconds (guess).
         :return: the token, registered with the secrets masker.
         """
         check_positive(ttl, "ttl")
-        return self._secret_field("upload.get_upload_token", {"fid": gallery_fid, "ttl": ttl}, "token")
+        params = {"fid": gallery_fid, "ttl": ttl}
+        return self._secret_field("upload.get_upload_token", params, "token", http_method="GET")
 
     def upload_iframe_url(self, *, gallery_fid: str | None = None, rrid: str | None = None, ttl: int = 3600) -> str:
         """
@@ -46,7 +54,10 @@ class TokensAPI(CincopaAPI):
 
         The page answers HTML, not JSON, so the hook only builds the URL. It carries a temporary
         token limited to ``upload.iframe`` rather than the connection's api_token, so the URL can
-        be handed to a browser. Treat it as a secret all the same until it expires.
+        be handed to a browser. Treat it as a secret all the same until it expires. That
+        ``upload.iframe`` is a permission a temp token can be limited to is a guess (the
+        permission names Cincopa accepts are not documented); ``fid`` and ``rrid`` are the
+        media-platform page's.
 
         :param gallery_fid: the gallery to manage, or
         :param rrid: your own reference for it (a post or object id).
@@ -60,7 +71,13 @@ class TokensAPI(CincopaAPI):
 
 
 class PortalsAPI(CincopaAPI):
-    """``portal.*`` (the REST doc's table pairs some paths with the wrong descriptions)."""
+    """
+    ``portal.*`` (the REST doc's table pairs some paths with the wrong descriptions).
+
+    Guess, all of it beyond the method names: the REST doc documents no parameter or answer field
+    of these methods. ``subdomain`` and ``new_subdomain`` as parameter names, ``available`` and
+    ``portals`` as answer fields, and POST for the writes are ours (docs/api-coverage.md).
+    """
 
     def check_portal(self, subdomain: str) -> bool:
         """True when the portal subdomain is free (``portal.check``)."""
@@ -97,8 +114,14 @@ class WebhooksAPI(CincopaAPI):
     """``webhook.*``: where Cincopa sends its events."""
 
     def list_webhooks(self) -> list[dict[str, Any]]:
-        """Every webhook of the account (``webhook.list``)."""
-        return list(self.call("webhook.list").get("webhooks") or [])
+        """
+        Every webhook of the account (``webhook.list``), each a dict with at least ``hook_url``.
+
+        The REST doc types the items "Array of arrays" and calls them objects: both are read (an
+        array's elements are also kept under ``values``; see
+        :func:`airflow_provider_cincopa.hooks._answers.webhooks`).
+        """
+        return _answers.webhooks(self.call("webhook.list").get("webhooks"))
 
     def set_webhook(self, hook_url: str, *, security_key: str, events: str | list[str] = "*") -> dict[str, Any]:
         """
@@ -107,7 +130,9 @@ class WebhooksAPI(CincopaAPI):
         Keyed by ``hook_url``, so repeating the call is harmless and it is retried like a read.
 
         :param hook_url: where Cincopa POSTs event JSON.
-        :param security_key: the key Cincopa signs deliveries with (registered as a secret).
+        :param security_key: the REST doc's "secret key used to hash the URL and append it when
+            calling the hook_url" (registered as a secret). How it is applied to a delivery is
+            not documented, so nothing here checks deliveries against it.
         :param events: ``*``, namespaces such as ``asset.*``, or events; a list or a comma string.
         """
         register_secret(security_key)
@@ -157,7 +182,7 @@ class WebhooksAPI(CincopaAPI):
         try:
             self.call("webhook.delete", {"hook_url": required(hook_url, "hook_url")}, http_method="POST")
         except CincopaApiError:
-            if missing_ok and all(w.get("hook_url") != hook_url for w in self.list_webhooks()):
+            if missing_ok and not _answers.webhook_named(self.list_webhooks(), hook_url):
                 return False
             raise
         return True

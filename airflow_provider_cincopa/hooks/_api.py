@@ -41,7 +41,7 @@ class CincopaAPI:
         """The async twin of :meth:`call` (see :meth:`CincopaHook.acall`)."""
         raise NotImplementedError
 
-    def _secret_field(self, method: str, params: dict[str, Any], field: str, *, http_method: str = "POST") -> str:
+    def _secret_field(self, method: str, params: dict[str, Any], field: str, *, http_method: str = "GET") -> str:
         # A field that is a credential (a token): required, and registered with the masker at once.
         value = str(self.call(method, params, http_method=http_method, idempotent=False).get(field) or "")
         if not value:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
 from airflow_provider_cincopa.redaction import redact, register_secret
-from airflow_provider_cincopa.types import UploadFromUrlStatus, UploadResult
+from airflow_provider_cincopa.types import PlaybackLinks, UploadFromUrlStatus, UploadResult, VersionLink
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -29,6 +30,15 @@ META_FIELDS = (
     "reference_id",
     "tags",
 )
+
+# Playback hosts and the version priority list, as the media-platform page gives them ("Get a
+# direct link to a video asset"). They are Cincopa's public hosts, not the API base URL: the
+# links work in a player whatever API (or emulator) the connection names.
+HLS_MANIFEST_URL = "https://rtcdn.cincopa.com/m3u8.aspx"
+VERSION_URL = "https://www.cincopa.com/media-platform/api/get_version_url.aspx"
+#: The page's example ``ver`` list, verbatim (it spells ``ts_1080`` and ``ts_480`` where its
+#: ``asset.list`` sample has ``ts_480p``): Cincopa returns the first version of the list that exists.
+DEFAULT_VERSION_PRIORITY = ("ts_1080", "ts_720p", "ts_540p", "ts_480", "ts_360p", "mp4_hd", "ts_240p", "ts_144p")
 
 
 def register_upload_url(url: str) -> None:
@@ -140,10 +150,44 @@ class AssetsAPI(CincopaAPI):
         # Filtered again here: the filter's matching rules (exact? prefix?) are not documented.
         return [item for item in self.list_assets(reference_id=wanted) if item.get("reference_id") == wanted]
 
-    def get_tags(self) -> dict[str, int]:
-        """Every tag in the account with how many assets carry it (``asset.get_tags``)."""
-        cloud = self.call("asset.get_tags").get("tag_cloud") or {}
-        return {str(tag): int(count) for tag, count in dict(cloud).items()}
+    def get_tags(self) -> dict[str, int | None]:
+        """
+        Every tag in the account with how many assets carry it (``asset.get_tags``).
+
+        ``tag_cloud`` is read as a mapping or as a list (see
+        :func:`airflow_provider_cincopa.hooks._answers.tag_cloud`); a tag listed without a count
+        maps to None.
+        """
+        return _answers.tag_cloud(self.call("asset.get_tags").get("tag_cloud"))
+
+    def get_playback_links(
+        self, rid: str, *, version_priority: str | list[str] | tuple[str, ...] | None = None
+    ) -> PlaybackLinks:
+        """
+        An asset's HLS manifest and direct version links (media-platform page, "Get a direct link").
+
+        One ``asset.list`` call reads the asset's ``versions``; the links are built from the rid
+        and the version keys only, so they carry no secret. Versions Cincopa is still making are
+        missing until ``syncstatus`` is ``synced``.
+
+        :param rid: the asset.
+        :param version_priority: the ``ver`` list of ``direct_url``, best first (a list or a comma
+            string); default the page's example list, 1080p HLS down to 144p.
+        :return: :class:`~airflow_provider_cincopa.types.PlaybackLinks`; ``to_dict()`` for XCom.
+        """
+        asset = self.get_asset(required(rid, "rid"))
+        priority = comma_list(version_priority) if version_priority is not None else ",".join(DEFAULT_VERSION_PRIORITY)
+        if not priority:
+            raise CincopaInputError("version_priority is empty: name at least one version, e.g. ts_720p")
+        kind = str(asset.get("type") or "")
+        return PlaybackLinks(
+            rid=rid,
+            type=kind,
+            syncstatus=str(asset.get("syncstatus") or ""),
+            hls_url=f"{HLS_MANIFEST_URL}?{urlencode({'rid': rid})}" if kind == "video" else None,
+            direct_url=f"{VERSION_URL}?{urlencode({'rid': rid, 'ver': priority}, safe=',')}",
+            versions=_version_links(rid, asset.get("versions")),
+        )
 
     def set_meta(self, rid: str, **fields: Any) -> dict[str, Any]:
         """
@@ -315,7 +359,14 @@ class AssetsAPI(CincopaAPI):
         return status_id
 
     def get_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
-        """Poll an import (``asset.upload_from_url_get_status``), normalised to running/done/failed."""
+        """
+        Poll an import (``asset.upload_from_url_get_status``), normalised to running/done/failed.
+
+        Guess: only ``inprogress`` has been seen on the wire. An import counts as done once
+        ``resid`` names the new asset (or ``status`` is ``ready``, ``done``, ``complete``,
+        ``completed`` or ``success``) and as failed on ``failed``, ``error`` or ``aborted``; these
+        values live in :mod:`airflow_provider_cincopa.types` alone.
+        """
         answer = self.call("asset.upload_from_url_get_status", {"status_id": required(status_id, "status_id")})
         return UploadFromUrlStatus.from_answer(status_id, answer)
 
@@ -333,3 +384,31 @@ class AssetsAPI(CincopaAPI):
         """Stop a running import (``asset.upload_from_url_abort``)."""
         params = {"status_id": required(status_id, "status_id")}
         return self.call("asset.upload_from_url_abort", params, http_method="POST")
+
+
+def _version_links(rid: str, versions: Any) -> dict[str, VersionLink]:
+    # ``versions`` is a mapping keyed by version in the page's sample; a list of objects carrying
+    # their key is accepted too (our guess at the other plausible shape).
+    if isinstance(versions, list):
+        versions = {str(v.get("key") or v.get("name")): v for v in versions if isinstance(v, dict)}
+    if not isinstance(versions, dict):
+        if versions not in (None, "", []):
+            _answers.log.warning("asset.list: versions of %s is a %s, not a mapping", rid, type(versions).__name__)
+        return {}
+    links = {}
+    for key, info in versions.items():
+        info = info if isinstance(info, dict) else {}
+        url = str(info.get("url") or "") or None
+        if url and redact(url) != url:  # a signed CDN URL is a credential: never handed on
+            _answers.log.warning("asset.list: version %s of %s has a URL with a secret in it; left out", key, rid)
+            url = None
+        filesize = _answers.number(info.get("filesize"))
+        links[str(key)] = VersionLink(
+            key=str(key),
+            name=str(info.get("name") or key),
+            mime=str(info.get("mime") or ""),
+            filesize=filesize,
+            url=url,
+            direct_url=f"{VERSION_URL}?{urlencode({'rid': rid, 'ver': key})}",
+        )
+    return links

@@ -9,6 +9,7 @@ from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_cincopa.assets import asset_uri
 from airflow_provider_cincopa.exceptions import CincopaAssetExistsError, CincopaInputError
+from airflow_provider_cincopa.links.cincopa import remember_asset
 
 if TYPE_CHECKING:
     import logging
@@ -76,6 +77,7 @@ def emit_outlet_events(operator: BaseOperator, context: Context, rid: str, **ext
     Every ``Asset`` outlet's event gets the rid (and ``extra``) in its extra; every ``AssetAlias``
     outlet gets ``Asset("cincopa://asset/<rid>")``, so each media item becomes an Airflow Asset.
     """
+    remember_asset(context, rid)  # the task's "Cincopa asset" link opens it
     extra = {"rid": rid, **extra}
     for outlet in operator.outlets:
         if isinstance(outlet, Asset):

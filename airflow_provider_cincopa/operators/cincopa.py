@@ -15,6 +15,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_cincopa._compat import AirflowSkipException, ResumableJobMixin, conf
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
+from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.operators._ingest import (
     CincopaLineageMixin,
     check_if_exists,
@@ -109,6 +110,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
         "filename",
     )
     template_fields_renderers = {"tags": "json"}
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -255,6 +257,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _Cinc
 
     template_fields: Sequence[str] = ("source_url", "gallery_fid", "attach_to_rid", "attach_type", *META_FIELDS)
     template_fields_renderers = {"tags": "json"}
+    operator_extra_links = (CincopaAssetLink(),)
     external_id_key = "cincopa_upload_from_url_status_id"
 
     def __init__(
@@ -458,6 +461,7 @@ class CincopaSetAssetMetaOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("rid", *META_FIELDS)
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -486,6 +490,7 @@ class CincopaSetAssetMetaOperator(_CincopaOperator):
         """Call ``asset.set_meta`` with the fields given."""
         meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
         self.hook.set_meta(self.rid, **meta)
+        remember_asset(context, self.rid)
         self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), self.rid)
         return self.rid
 
@@ -522,6 +527,7 @@ class CincopaResyncAssetOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("rid",)
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(self, *, rid: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -530,6 +536,7 @@ class CincopaResyncAssetOperator(_CincopaOperator):
     def execute(self, context: Context) -> str:
         """Call ``asset.resync``."""
         self.hook.resync_asset(self.rid)
+        remember_asset(context, self.rid)
         return self.rid
 
 
@@ -562,7 +569,8 @@ class CincopaSetWebhookOperator(_CincopaOperator):
 
     :param hook_url: where Cincopa POSTs event JSON. (templated)
     :param events: ``*``, namespaces (``asset.*``) or events; a list or a comma string. (templated)
-    :param security_key: the key deliveries are signed with. (templated, masked)
+    :param security_key: the webhook's security key (the REST doc: used "to hash the URL" of a
+        delivery; how is not documented). (templated, masked)
     :param cincopa_conn_id: the Airflow connection with the api_token.
     """
 

@@ -13,6 +13,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_cincopa._compat import AirflowSensorTimeout, conf
 from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.redaction import redact
 from airflow_provider_cincopa.sensors._start_from_trigger import StartFromTriggerMixin
 
@@ -43,6 +44,7 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
 
     template_fields: Sequence[str] = ("status_id",)
     ui_color = "#e8f0fb"
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
             raise CincopaImportFailedError(f"Cincopa import {self.status_id} failed: {redact(status.message)}")
         if status.state == "done":
             self.log.info("Import %s created asset %s", self.status_id, status.rid)
+            remember_asset(context, status.rid)
             return PokeReturnValue(is_done=True, xcom_value=status.rid)
         self.log.info("Import %s: %s%% done", self.status_id, status.progress)
         return False
@@ -107,6 +110,7 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Turn the trigger's event into the rid, a failure, or a sensor timeout."""
         if event["status"] == "success":
+            remember_asset(context, str(event["rid"]))
             return str(event["rid"])
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(event["message"])
