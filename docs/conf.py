@@ -41,6 +41,7 @@ nitpick_ignore_regex = [
     # Private modules (a leading underscore) are implementation: their bases show in signatures.
     ("py:.*", r"airflow_provider_cincopa(\..*)?\._.*"),
     ("py:.*", r"os\..*"),
+    ("py:.*", r"airflow_provider_cincopa\..*\.T"),  # type variables
     ("py:.*", r"(airflow|requests|httpx|tenacity|jinja2|logging|threading|asyncio|pathlib|datetime|"
      r"collections|typing|urllib|subprocess|fastapi|starlette|upath|fsspec|cryptography|contextlib)(\..*)?"),
     ("py:.*", r"(Any|Context|Connection|ObjectStoragePath|TriggerEvent|SplitResult|Asset|Callable|Iterator|"
