@@ -7,6 +7,7 @@ video is never loaded whole into memory nor copied to a temporary file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -171,10 +172,9 @@ class ObjectStorageSource:
         with self._files_lock:
             files, self._files = list(self._files.values()), {}
         for file in files:
-            try:
+            # A read-only file has nothing to flush: a failed close cannot lose data.
+            with contextlib.suppress(Exception):
                 file.close()
-            except Exception:  # a read-only file has nothing to flush: closing cannot lose data
-                pass
 
     # -- what went wrong, named --------------------------------------------------------------------
 
@@ -206,10 +206,12 @@ class ObjectStorageSource:
     def _bucket(self) -> str:
         return str(self.path.path).lstrip("/").split("/", 1)[0]
 
-    def _whose(self) -> str:
+    def _who(self) -> str:
         conn = self.path.conn_id
-        who = f"connection {conn!r}" if conn else "no source_conn_id (the environment's credentials)"
-        return f"bucket {self._bucket()!r}, {who}"
+        return f"connection {conn!r}" if conn else "no source_conn_id (the environment's credentials)"
+
+    def _whose(self) -> str:
+        return f"bucket {self._bucket()!r}, {self._who()}"
 
     def _missing(self) -> str:
         bucket = self._bucket()
@@ -218,7 +220,7 @@ class ObjectStorageSource:
         except Exception:
             bucket_exists = True  # cannot tell: say what is certain, that the file is not there
         if not bucket_exists and self.path.protocol not in ("file", "local"):
-            return f"The bucket {bucket!r} does not exist ({self._whose()}), so {self._where} cannot be uploaded"
+            return f"The bucket {bucket!r} does not exist ({self._who()}): {self._where} cannot be uploaded"
         return f"The file to upload does not exist: {self._where} ({self._whose()})"
 
     def _call(self, action: Callable[[], T]) -> T:
