@@ -290,6 +290,14 @@ def test_missing_key_names_the_file_bucket_and_connection(hook, emulator, s3):
     assert nothing_sent(emulator)
 
 
+def test_undefined_source_conn_id_is_refused(hook, emulator, s3):
+    s3.put("anon.mp4", MiB, seed=9)
+    with pytest.raises(CincopaInputError) as err:
+        hook.upload_file(f"s3://{BUCKET}/anon.mp4", source_conn_id="no_such_connection")
+    assert "source_conn_id 'no_such_connection'" in str(err.value) and "is not defined" in str(err.value)
+    assert nothing_sent(emulator)
+
+
 def test_refused_credentials_name_the_bucket_and_the_connection(hook, emulator, s3, monkeypatch):
     digest, _ = s3.put("private.mp4", 2 * MiB, seed=8)
     iam = s3.client_for("testing", "testing", "iam")

@@ -207,7 +207,8 @@ class ObjectStorageSource:
         return str(self.path.path).lstrip("/").split("/", 1)[0]
 
     def _who(self) -> str:
-        conn = self.path.conn_id
+        # ObjectStoragePath has had a conn_id property since 3.2; before, it is a storage option.
+        conn = getattr(self.path, "conn_id", None) or self.path.storage_options.get("conn_id")
         return f"connection {conn!r}" if conn else "no source_conn_id (the environment's credentials)"
 
     def _whose(self) -> str:
@@ -259,6 +260,24 @@ def _require_filesystem(protocol: str, source: object) -> None:
         )
 
 
+def _require_connection(conn_id: str | None, source: object) -> None:
+    """
+    Refuse a ``source_conn_id`` that names no connection: the Amazon provider would quietly read
+    with the environment's credentials instead ("switching to empty"), or anonymously.
+    """
+    if not conn_id:
+        return
+    from airflow_provider_cincopa._compat import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        raise CincopaInputError(
+            f"source_conn_id {conn_id!r}, the connection to read {redact(source)} with, is not defined "
+            f"({type(exc).__name__}): define it, or leave source_conn_id out to use the environment's credentials"
+        ) from None
+
+
 def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -292,6 +311,7 @@ def open_source(source: str | os.PathLike[str] | ObjectStoragePath, conn_id: str
                 "that Airflow's object storage reads, such as s3://bucket/key or file:///path"
             ) from None
         _require_filesystem(path.protocol, source)
+        _require_connection(conn_id, source)
         opened = ObjectStorageSource(path)
     if opened.size == 0:
         opened.close()
