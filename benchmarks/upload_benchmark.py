@@ -5,6 +5,7 @@ and print throughput, their ratio and the uploader's peak memory.
     .venv/bin/python benchmarks/upload_benchmark.py                       # 256 MiB, 1 GiB, 4 GiB
     .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 1024 --chunk-mib 16 --parallel 4
     .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 64 --bandwidth 25000000 --parallel 1,2,4,8
+    .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 1024 --s3   # also from s3:// (moto, see s3_source.py)
 
 curl posts the whole file in one request (``curl -T FILE -X POST`` with the same headers the
 provider sends), which is the fastest a single client can put bytes on this loopback. The
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--parallel", default="4", help="chunks in flight; a comma list compares several")
     parser.add_argument("--bandwidth", type=int, default=0, help="emulator cap, bytes/s per request")
     parser.add_argument("--no-curl", action="store_true", help="skip the curl comparison")
+    parser.add_argument("--s3", action="store_true", help="also upload each file from s3:// (moto on loopback)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes_mib.split(",")]
     parallels = [int(p) for p in args.parallel.split(",")]
@@ -104,6 +106,11 @@ def main() -> None:
         os.environ.update(AIRFLOW_CONN_CINCOPA_DEFAULT=conn, AIRFLOW_HOME=tmp)
         if args.bandwidth:
             _post_json(f"{root}/_emulator/faults", {"bandwidth": args.bandwidth})
+        s3 = None
+        if args.s3:
+            from s3_source import S3Bench  # this folder is on sys.path when the script runs
+
+            s3 = S3Bench(env)
         print(f"chunk {args.chunk_mib} MiB; emulator bandwidth cap {args.bandwidth or 'none'}; {os.cpu_count()} cores")
         print("| file MiB | in flight | provider s | provider MiB/s | curl MiB/s | provider / curl | peak RSS MiB |")
         print("|---|---|---|---|---|---|---|")
@@ -122,6 +129,14 @@ def main() -> None:
                     f"| {mib} | {parallel} | {r['seconds']:.2f} | {rate:.0f} | {curl} | {ratio} | "
                     f"{r['peak_rss_kib'] / 1024:.0f} (imports: {r['rss_before_kib'] / 1024:.0f}) |"
                 )
+                if s3 is not None:  # the same file from s3://, beside the local row; the ratio is to curl from disk
+                    r = s3.upload(path, args.chunk_mib * MiB, parallel)
+                    rate = mib / r["seconds"]
+                    ratio = f"{rate / curl_rate:.2f} x" if curl_rate else "-"
+                    print(
+                        f"| {mib} s3:// | {parallel} | {r['seconds']:.2f} | {rate:.0f} | - | {ratio} | "
+                        f"{r['peak_rss_kib'] / 1024:.0f} (imports: {r['rss_before_kib'] / 1024:.0f}) |"
+                    )
             path.unlink()
             _post_json(f"{root}/_emulator/reset", {})
             if args.bandwidth:

@@ -131,8 +131,9 @@ class ChunkedUpload:
     """
     One file's upload: validates the source, then sends its missing ranges in parallel.
 
-    Memory stays bounded by ``max_parallel_chunks`` read blocks (1 MiB from disk, 8 MiB from object
-    storage), whatever the file and chunk size: chunks are streamed, not held.
+    Memory stays bounded by ``max_parallel_chunks`` read blocks (1 MiB from disk; from object
+    storage 512 KiB plus 512 KiB read-ahead), whatever the file and chunk size: chunks are streamed,
+    not held.
 
     :param hook: the hook whose session, connection settings and logger are used.
     :param source: local path, object-storage URL or ``ObjectStoragePath``.
