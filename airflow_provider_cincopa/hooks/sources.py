@@ -92,12 +92,15 @@ class LocalSource:
         self.version: str | None = f"{stat.st_ino}-{stat.st_mtime_ns}"
 
     def read_at(self, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes starting at ``offset`` (see :class:`Source`)."""
         return os.pread(self._fd, length, offset)
 
     def current_size(self) -> int:
+        """The size now (see :class:`Source`)."""
         return os.stat(self.path).st_size
 
     def close(self) -> None:
+        """Release the file (see :class:`Source`)."""
         os.close(self._fd)
 
 
@@ -133,6 +136,7 @@ class ObjectStorageSource:
     # -- reads ---------------------------------------------------------------------------------
 
     def read_at(self, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes starting at ``offset`` (see :class:`Source`)."""
         file = self._file()
         try:
             if file.tell() != offset:
@@ -163,6 +167,7 @@ class ObjectStorageSource:
         return file
 
     def current_size(self) -> int:
+        """The size now (see :class:`Source`)."""
         info = self._call(lambda: self._info_or_none())
         if info is None:
             raise CincopaInputError(f"The file {self._where} was deleted during upload ({self._whose()})")
@@ -171,6 +176,7 @@ class ObjectStorageSource:
         return int(info["size"])
 
     def close(self) -> None:
+        """Release the file (see :class:`Source`)."""
         with self._files_lock:
             files, self._files = list(self._files.values()), {}
         for file in files:
