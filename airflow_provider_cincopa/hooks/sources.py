@@ -68,6 +68,16 @@ class LocalSource:
     def read_at(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
 
+    def read_into(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset`` (short only at the end of the file); the bytes read."""
+        done = 0
+        while done < len(buffer):
+            got = os.preadv(self._fd, [buffer[done:]], offset + done)
+            if got == 0:
+                break
+            done += got
+        return done
+
     def current_size(self) -> int:
         return os.stat(self.path).st_size
 
