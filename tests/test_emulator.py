@@ -158,6 +158,23 @@ def test_in_process_server_with_knobs():
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize(("http", "loop"), [("h11", "asyncio"), ("httptools", "asyncio"), ("auto", "auto")])
+def test_each_http_protocol_takes_uploads_and_drops_on_purpose(http, loop):
+    # httptools and uvloop are optional (uvicorn[standard] brings them); h11 and asyncio are the fallback.
+    with EmulatorServer(token="PROTO", http=http, loop=loop) as server:
+        query = {"api_token": "PROTO"}
+        url = httpx.get(f"{server.base_url}asset.get_upload_url.json", params=query).json()["upload_url"]
+        server.state.faults.configure({"drop": [{"path_prefix": "/upload", "after_bytes": 1000}]})
+        data = os.urandom(300_000)
+        with pytest.raises(httpx.TransportError):
+            chunk(url, data, 0, len(data))
+        assert FINAL.search(chunk(url, data, 0, len(data)).text), "the retry goes through"
+        [asset] = server.state.snapshot()["assets"]
+        assert asset["sha256"] == hashlib.sha256(data).hexdigest()
+    with pytest.raises(ValueError, match="http must be"):
+        EmulatorServer(token="PROTO", http="h2")
+
+
 # -- tokens and permissions ------------------------------------------------------------------------
 
 
@@ -302,6 +319,32 @@ def test_bad_content_range_is_refused(emu, header, body, words):
     headers = {"Content-Range": header, "X-File-Name": "f", "unique-id": "bad"}
     response = httpx.post(upload_url(emu), content=body, headers=headers)
     assert response.status_code == 400 and response.text.startswith("error:") and words in response.text
+    assert emu.state()["assets"] == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/octet-stream", "Multipart/Form-Data; charset=x", None]
+)
+def test_raw_bodies_are_taken_whatever_their_content_type(emu, content_type):
+    # Cincopa's own uploader sends a bare `multipart/form-data` over raw bytes (wire-protocol page).
+    headers = {"Content-Range": "bytes 0-9/9", "X-File-Name": "f.mp4", "unique-id": "ct"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = httpx.post(upload_url(emu), content=b"raw bytes", headers=headers)
+    assert FINAL.search(response.text), response.text
+    [asset] = emu.state()["assets"]
+    assert asset["sha256"] == hashlib.sha256(b"raw bytes").hexdigest()
+    [logged] = [r for r in emu.state()["requests"] if r["path"].startswith("/upload/")]
+    assert logged["headers"].get("content-type") == content_type
+
+
+def test_a_real_multipart_form_is_refused(emu):
+    form = httpx.Request("POST", "http://form.invalid/", files={"file": ("f.mp4", b"raw bytes")})
+    body = form.read()
+    headers = {"Content-Type": form.headers["content-type"], "Content-Range": f"bytes 0-{len(body)}/{len(body)}"}
+    assert "boundary=" in headers["Content-Type"]
+    response = httpx.post(upload_url(emu), content=body, headers=headers)
+    assert response.status_code == 400 and response.text.startswith("error:") and "multipart form" in response.text
     assert emu.state()["assets"] == []
 
 

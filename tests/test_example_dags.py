@@ -155,7 +155,8 @@ def test_gallery_example_end_to_end(emulator, airflow_db, tmp_path, capfd, chatt
     assert dr.state == "success", task_states(dr)
     report = xcom(dr, "report")
     [uploaded] = [a["rid"] for a in emulator.assets() if a["filename"] == "showcase.mp4"]
-    assert report["rids"] == [uploaded, tagged["f1.mp4"], tagged["f2.mp4"]]
+    # The upload first (inserted at the top), then the featured assets in asset.list's order.
+    assert report["rids"][0] == uploaded and sorted(report["rids"][1:]) == sorted([tagged["f1.mp4"], tagged["f2.mp4"]])
     contents = emulator.state()["gallery_contents"][report["fid"]]
     assert contents["name"] == "Airflow showcase" and contents["items"] == report["rids"]
     assert f"Cincopa gallery fid={report['fid']} holds 3 asset(s)" in captured.out + captured.err

@@ -38,6 +38,7 @@ def test_small_file_goes_in_one_request_with_vendor_headers(hook, emulator, tmp_
     assert headers["content-length"] == "1000" and request["body_length"] == 1000
     assert unquote(headers["x-file-name"]) == "my clip é.mp4"
     assert headers["unique-id"]
+    assert headers["content-type"] == "multipart/form-data", "a bare one, as Cincopa's uploader sends it"
     assert "api_token" not in request["query"], "the upload URL authenticates with its own hash"
     [asset] = emulator.assets()
     assert (asset["rid"], asset["sha256"], asset["size"]) == (result.rid, digest, 1000)
@@ -57,6 +58,12 @@ def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
     assert ranges == [(i * MiB, min((i + 1) * MiB, size), size) for i in range(6)]
     assert {r["headers"]["unique-id"] for r in requests} == {requests[0]["headers"]["unique-id"]}
     assert all(r["body_length"] == int(r["headers"]["content-length"]) for r in requests)
+    # Every chunk as Cincopa's own uploader sends it (wire-protocol page): a bare multipart/form-data
+    # over raw bytes, a known Content-Length (never chunked transfer encoding), the file's name.
+    for r in requests:
+        assert r["headers"]["content-type"] == "multipart/form-data"
+        assert "transfer-encoding" not in r["headers"]
+        assert unquote(r["headers"]["x-file-name"]) == "big.mp4"
     [asset] = emulator.assets()
     assert asset["sha256"] == digest and asset["rid"] == result.rid
     assert seen[-1] == (size, size) and [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -34,6 +34,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bandwidth", type=int, default=0, help="request-body bytes/s cap per request")
     parser.add_argument("--max-assets", type=int, help="refuse uploads past this many assets")
     parser.add_argument("--import-rate", type=int, default=0, help="bytes/s cap for upload_from_url downloads")
+    parser.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP parser: httptools when installed (default), else h11",
+    )
+    parser.add_argument(
+        "--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="event loop: uvloop when installed"
+    )
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("--token (or $CINCOPA_EMULATOR_TOKEN) is required")
@@ -57,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         galleries=tuple(args.gallery),
         extra_tokens=extra,
+        http=args.http,
+        loop=args.loop,
         latency=args.latency,
         bandwidth=args.bandwidth,
         max_assets=args.max_assets,

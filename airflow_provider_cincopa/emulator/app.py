@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -89,7 +90,8 @@ def create_app(state: EmulatorState) -> Any:
         return PlainTextResponse(text)
 
     async def inspect(request: Request) -> Response:
-        return _json(state.snapshot())
+        # In a thread: the snapshot hashes assets not hashed yet, which may be GBs.
+        return _json(await anyio.to_thread.run_sync(state.snapshot))
 
     async def set_faults(request: Request) -> Response:
         try:

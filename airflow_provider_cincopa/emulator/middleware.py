@@ -14,7 +14,7 @@ from airflow_provider_cincopa.emulator.state import EmulatorState
 
 
 class DropConnection(Exception):
-    """Raised to abort the TCP connection without an answer (see ``server.DroppingH11Protocol``)."""
+    """Raised to abort the TCP connection without an answer (see ``server.dropping``)."""
 
 
 class FaultsAndLog:

@@ -76,7 +76,8 @@ class Asset:
     id: int
     filename: str
     size: int
-    sha256: str
+    #: None until someone inspects the asset (``EmulatorState.snapshot`` hashes it then).
+    sha256: str | None
     type: str
     gallery: str | None = None
     caption: str = ""

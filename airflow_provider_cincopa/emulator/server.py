@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -14,27 +16,69 @@ from airflow_provider_cincopa.emulator.app import DropConnection, create_app
 from airflow_provider_cincopa.emulator.state import EmulatorState
 
 
-class DroppingH11Protocol(H11Protocol):
+def dropping(protocol: type[Any]) -> type[Any]:
     """
-    uvicorn's h11 protocol, able to drop a connection on purpose.
+    ``protocol`` (one of uvicorn's HTTP protocols), able to drop a connection on purpose.
 
     ASGI gives an app no way to abort its TCP connection (an exception becomes a 500 answer), so
     the app raises :class:`DropConnection` and this protocol aborts the transport instead: the
     client sees a reset, exactly as when a proxy or the network fails mid-request.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        inner = self.app
+    class Dropping(protocol):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            inner: Any = self.__dict__["app"]  # uvicorn's protocols set it in __init__
 
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            try:
-                await inner(scope, receive, send)
-            except DropConnection:
-                if self.transport is not None:
-                    self.transport.abort()
+            async def app(scope: Any, receive: Any, send: Any) -> None:
+                try:
+                    await inner(scope, receive, send)
+                except DropConnection:
+                    if self.transport is not None:
+                        self.transport.abort()
 
-        self.app = app
+            self.app = app
+
+    Dropping.__name__ = Dropping.__qualname__ = f"Dropping{protocol.__name__}"
+    return Dropping
+
+
+DroppingH11Protocol = dropping(H11Protocol)
+
+
+def http_protocol(name: str = "auto") -> type[Any]:
+    """
+    The HTTP protocol class: ``httptools`` (C parser), ``h11`` (pure Python), or ``auto``: httptools
+    when installed (``uvicorn[standard]`` brings it), as uvicorn itself chooses. Receiving upload
+    bodies through h11 costs the emulator several times the CPU of the client sending them, which
+    made the emulator, not the uploader, what the upload benchmark measured.
+    """
+    if name not in ("auto", "httptools", "h11"):
+        raise ValueError(f"http must be auto, httptools or h11, got {name!r}")
+    if name != "h11":
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        except ImportError:
+            if name == "httptools":
+                raise
+        else:
+            return dropping(HttpToolsProtocol)
+    return DroppingH11Protocol
+
+
+def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop for ``auto`` when installed (and Python has ``asyncio.Runner``), else asyncio's."""
+    if name not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"loop must be auto, uvloop or asyncio, got {name!r}")
+    if name == "asyncio" or sys.version_info < (3, 11):
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop
 
 
 def _knobs(knobs: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +99,8 @@ class EmulatorServer:
     :param data_dir: persist assets and metadata there; else a temp dir removed at stop.
     :param galleries: gallery fids that exist.
     :param extra_tokens: more tokens with limited permissions, ``{token: (permission, ...)}``.
+    :param http: the HTTP protocol, ``auto`` (httptools when installed), ``httptools`` or ``h11``.
+    :param loop: the event loop, ``auto`` (uvloop when installed), ``uvloop`` or ``asyncio``.
     :param knobs: start-up fault knobs, as ``POST /_emulator/faults`` takes them (``latency``
         may be a number of seconds, ``bandwidth``, ``max_assets``, ``import_rate``, ...). They
         are the baseline that clearing the faults or a reset returns to.
@@ -68,8 +114,11 @@ class EmulatorServer:
         data_dir: str | None = None,
         galleries: tuple[str, ...] = (),
         extra_tokens: dict[str, tuple[str, ...]] | None = None,
+        http: str = "auto",
+        loop: str = "auto",
         **knobs: Any,
     ) -> None:
+        protocol, self._loop_factory = http_protocol(http), loop_factory(loop)  # bad names fail before binding
         baseline = _knobs(knobs)
         self.state = EmulatorState(token, data_dir, tuple(galleries), extra_tokens, baseline)
         # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
@@ -85,7 +134,7 @@ class EmulatorServer:
         self.host, self.port = host, self.sock.getsockname()[1]
         config = uvicorn.Config(
             create_app(self.state),
-            http=DroppingH11Protocol,
+            http=protocol,
             access_log=False,
             log_config=None,  # leave logging to the embedding program (the CLI sends it to stderr)
             log_level="warning",
@@ -110,7 +159,11 @@ class EmulatorServer:
 
     def _serve(self) -> None:
         try:
-            asyncio.run(self.server.serve(sockets=[self.sock]))
+            if self._loop_factory is None:
+                asyncio.run(self.server.serve(sockets=[self.sock]))
+            else:
+                with asyncio.Runner(loop_factory=self._loop_factory) as runner:  # type: ignore[attr-defined]
+                    runner.run(self.server.serve(sockets=[self.sock]))
         finally:
             self.sock.close()
 

@@ -21,7 +21,7 @@ import anyio
 
 from airflow_provider_cincopa.emulator import webhooks
 from airflow_provider_cincopa.emulator.api_base import sign
-from airflow_provider_cincopa.emulator.state import EmulatorState, QuotaFull, UploadSession, digest_file
+from airflow_provider_cincopa.emulator.state import EmulatorState, QuotaFull, UploadSession
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 CHUNK_DONE = "authentication ok\nchunk done.\n"
@@ -53,6 +53,25 @@ def check_url(state: EmulatorState, query: Mapping[str, str], client_ip: str) ->
     if claims.get("ip") and claims["ip"] != client_ip:
         raise UploadRefused("error: authentication failed (upload URL is for another IP)", 403)
     return claims
+
+
+def check_body_type(headers: Mapping[str, str]) -> None:
+    """
+    Take any Content-Type over a raw body, bar a real multipart form.
+
+    Cincopa's own uploader sends a literal ``multipart/form-data`` with no boundary, which the
+    host does not appear to read (wire-protocol page); ``application/octet-stream`` or none at all
+    are raw bytes too. A ``boundary`` means a client sent an actual form: whether Cincopa takes
+    one is unknown, and stored as raw bytes its framing would end up inside the asset. The
+    emulator refuses it (its own strictness, not a known Cincopa answer) so that client fails
+    loudly in tests instead of making a corrupt asset.
+    """
+    media, _, params = (headers.get("content-type") or "").partition(";")
+    if media.strip().lower() == "multipart/form-data" and "boundary=" in params.lower():
+        raise UploadRefused(
+            "error: the upload host takes a chunk's raw bytes, not a multipart form "
+            "(send Content-Type: multipart/form-data without a boundary, or application/octet-stream)"
+        )
 
 
 def parse_range(headers: Mapping[str, str]) -> tuple[int, int, int]:
@@ -99,6 +118,7 @@ async def receive(
 ) -> str:
     """Take one chunk (or a whole file); return the text answer."""
     target = check_url(state, query, ip)
+    check_body_type(headers)
     start, end, total = parse_range(headers)
     session = _session(state, query, headers, total, target)
     written, stored = await _write(session, start, end, body)
@@ -117,11 +137,10 @@ async def receive(
         session.add(start, end)
         if not session.complete:
             return CHUNK_DONE
-        # Complete: hash off the event loop (files may be GBs), then create the asset exactly once.
-        size, sha = await anyio.to_thread.run_sync(digest_file, session.path)
+        # Complete: create the asset exactly once (hashed later, when inspected: see add_asset).
         try:
             asset, created = await anyio.to_thread.run_sync(
-                state.add_asset, session.path, session.filename, target, size, sha
+                state.add_asset, session.path, session.filename, target, session.total
             )
         except QuotaFull:
             # The bytes stay: a later chunk retries the completion, as a real quota could be raised.

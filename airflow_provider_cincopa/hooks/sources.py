@@ -95,6 +95,16 @@ class LocalSource:
         """Return up to ``length`` bytes starting at ``offset`` (see :class:`Source`)."""
         return os.pread(self._fd, length, offset)
 
+    def read_into(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` from ``offset`` (short only at the end of the file); the bytes read."""
+        done = 0
+        while done < len(buffer):
+            got = os.preadv(self._fd, [buffer[done:]], offset + done)
+            if got == 0:
+                break
+            done += got
+        return done
+
     def current_size(self) -> int:
         """The size now (see :class:`Source`)."""
         return os.stat(self.path).st_size

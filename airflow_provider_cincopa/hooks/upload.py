@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
-from requests_toolbelt import StreamingIterator
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from airflow_provider_cincopa.exceptions import (
@@ -375,13 +374,20 @@ class ChunkedUpload:
             # END is exclusive: Cincopa's uploader sends `bytes 0-1000/1000` for a whole 1000-byte file.
             "Content-Range": f"bytes {start}-{end}/{total}",
             "unique-id": state.unique_id,
-            # The vendor library sends a bare `multipart/form-data` the server ignores; the body is raw bytes.
-            "Content-Type": "application/octet-stream",
+            # What Cincopa's own uploader sends (wire-protocol page, "Sending bytes to the upload URL"):
+            # a literal multipart/form-data with no boundary, over a body of raw bytes, not a form.
+            "Content-Type": "multipart/form-data",
         }
-        body = StreamingIterator(end - start, _RangeReader(self.source, start, end, self.filename, self._count_sent))
+        body = ChunkBody(self.source, start, end, self.filename, self._count_sent)
         timeout = (self.hook.settings.timeout, max(CHUNK_READ_TIMEOUT, self.hook.settings.timeout))
         try:
-            response = self.hook.session.post(state.upload_url, data=body, headers=headers, timeout=timeout)
+            # requests takes any iterable of bytes-like blocks; its stubs say bytes.
+            response = self.hook.session.post(
+                state.upload_url,
+                data=body,  # type: ignore[arg-type]
+                headers=headers,
+                timeout=timeout,
+            )
         except requests.RequestException as exc:
             raise TransientError(
                 f"Chunk {start}-{end} of {self.filename} failed: {describe(exc)}", method="upload"
@@ -441,34 +447,50 @@ class ChunkedUpload:
         )
 
 
-class _RangeReader:
-    """File-like view of ``source[start:end]`` that reads one block at a time, on demand."""
+class ChunkBody:
+    """
+    ``source[start:end]`` as a request body of known length, read one block at a time.
+
+    requests sends an object with ``__len__`` and ``__iter__`` (and no ``read``) with that
+    ``Content-Length``, and urllib3 hands each item it yields straight to ``socket.sendall``. So a
+    whole block (1 MiB from disk) goes to the kernel in one call, read with ``preadv`` into one
+    buffer reused for every block of the chunk: no Python loop per 16 KiB (what a file-like body
+    costs: urllib3 reads it 16 KiB at a time), no slicing copies, no fresh 1 MiB allocation per
+    block. Each block is sent before the next is read, so reusing the buffer is safe, and memory
+    stays one block per chunk in flight.
+
+    :param source: what to read.
+    :param start: first byte.
+    :param end: exclusive end.
+    :param name: the file name, for errors.
+    :param on_read: called with the size of each block read (progress).
+    """
 
     def __init__(self, source: Source, start: int, end: int, name: str, on_read: Callable[[int], None]) -> None:
-        self.source, self.offset, self.end, self.name = source, start, end, name
+        self.source, self.start, self.end, self.name = source, start, end, name
         self.on_read = on_read
-        self._buffer = memoryview(b"")
 
-    def read(self, size: int = -1) -> bytes:
-        if not self._buffer:
-            self._fill()
-        size = len(self._buffer) if size is None or size < 0 else size
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(data)
+    def __len__(self) -> int:
+        return self.end - self.start
 
-    def _fill(self) -> None:
-        wanted = min(self.source.block_size, self.end - self.offset)
-        if wanted <= 0:
-            return
-        block = self.source.read_at(self.offset, wanted)
-        if len(block) < wanted:
-            raise CincopaInputError(
-                f"The file {self.name} shrank during upload (nothing at byte {self.offset + len(block)}): "
-                "upload a file that is no longer being written"
-            )
-        self.offset += wanted
-        self._buffer = memoryview(block)
-        self.on_read(wanted)
+    def __iter__(self) -> Iterator[memoryview]:
+        offset, block = self.start, min(self.source.block_size, self.end - self.start)
+        read_into = getattr(self.source, "read_into", None)
+        buffer = memoryview(bytearray(block if read_into is not None else 0))
+        while offset < self.end:
+            wanted = min(block, self.end - offset)
+            if read_into is not None:
+                data = buffer[: read_into(offset, buffer[:wanted])]
+            else:  # a source without read_into (object storage): its bytes as they come
+                data = memoryview(self.source.read_at(offset, wanted))
+            if len(data) < wanted:
+                raise CincopaInputError(
+                    f"The file {self.name} shrank during upload (nothing at byte {offset + len(data)}): "
+                    "upload a file that is no longer being written"
+                )
+            offset += wanted
+            self.on_read(wanted)
+            yield data
 
 
 def parse_upload_answer(filename: str, status_code: int, text: str, retry_after: str | None = None) -> str:
