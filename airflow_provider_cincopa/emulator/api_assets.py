@@ -24,6 +24,7 @@ from airflow_provider_cincopa.emulator.api_base import (
 )
 from airflow_provider_cincopa.emulator.models import mime_of
 from airflow_provider_cincopa.emulator.state import Asset, now_iso
+from airflow_provider_cincopa.emulator.sync import RENDITIONS, SYNCED
 
 CDN = "https://cdn.emulator.invalid"
 
@@ -42,10 +43,13 @@ def get_temp(c: Call) -> dict[str, Any]:
     return {"token": c.state.temp_token(ttl, perms or ("ping",), c.params.get("sourceip"))}
 
 
-def asset_item(asset: Asset) -> dict[str, Any]:
+def asset_item(asset: Asset, syncstatus: str = SYNCED) -> dict[str, Any]:
     """One ``items[]`` entry, shaped like the ``asset.list`` example in Cincopa's docs."""
     url = f"{CDN}/{asset.rid}/{quote(asset.filename)}"
     versions = {"original": {"name": "original", "filesize": asset.size, "mime": mime_of(asset.filename), "url": url}}
+    # Renditions exist once synced; before that (or after a failed sync) only the original.
+    for key, name, mime, suffix in RENDITIONS.get(asset.type, ()) if syncstatus == SYNCED else ():
+        versions[key] = {"name": name, "filesize": str(asset.size), "mime": mime, "url": f"{url}/{key}{suffix}"}
     for kind, info in asset.attachments.items():
         versions[kind] = {
             "name": kind,
@@ -54,9 +58,9 @@ def asset_item(asset: Asset) -> dict[str, Any]:
             "url": f"{CDN}/{asset.rid}/{kind}/{quote(info['filename'])}",
         }
     item: dict[str, Any] = {"id": str(asset.id), "rid": asset.rid, "type": asset.type, "modified": asset.modified}
-    item.update(storage=str(asset.size), claimed=str(asset.size), syncstatus="synced", filename=asset.filename)
+    item.update(storage=str(asset.size), claimed=str(asset.size), syncstatus=syncstatus, filename=asset.filename)
     item.update({k: getattr(asset, k) for k in META}, filesize=asset.size, attributes="", versions=versions)
-    item["content"] = {"syncstatus": "synced", "type": mime_of(asset.filename), "url": url}
+    item["content"] = {"syncstatus": syncstatus, "type": mime_of(asset.filename), "url": url}
     return item
 
 
@@ -66,6 +70,7 @@ def asset_list(c: Call) -> dict[str, Any]:
     per_page = min(500, positive_int(p, "items_per_page", 50))
     with c.state.lock:
         items = list(c.state.assets.values())
+    wanted: set[str] = set()
     if p.get("rid"):
         wanted = {r.strip() for r in p["rid"].split(",")}
         items = [a for a in items if a.rid in wanted]
@@ -81,7 +86,7 @@ def asset_list(c: Call) -> dict[str, Any]:
     pages = max(1, math.ceil(len(items) / per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
     return {
-        "items": [asset_item(a) for a in chunk],
+        "items": [asset_item(a, c.state.sync_status(a, polled=a.rid in wanted)) for a in chunk],
         "items_data": {"page": page, "items_per_page": per_page, "items_count": len(items), "pages_count": pages},
     }
 
@@ -105,7 +110,8 @@ def set_meta(c: Call) -> dict[str, Any]:
 
 
 def resync(c: Call) -> dict[str, Any]:
-    find_asset(c.state, c.params)
+    # A resync starts making versions again: the sync_* knobs apply afresh.
+    c.state.sync.born(find_asset(c.state, c.params).rid)
     return {}
 
 

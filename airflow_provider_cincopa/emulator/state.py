@@ -29,6 +29,7 @@ from airflow_provider_cincopa.emulator.models import (
     new_rid,
     now_iso,
 )
+from airflow_provider_cincopa.emulator.sync import SyncClock
 
 __all__ = ["Asset", "EmulatorState", "QuotaFull", "Token", "UploadSession", "now_iso"]
 
@@ -67,6 +68,7 @@ class EmulatorState:
     ) -> None:
         self.lock = threading.RLock()
         self.faults = Faults(knobs)
+        self.sync = SyncClock()
         self.account = {
             "accid": "emulator",
             "accid_num": 1000001,
@@ -102,6 +104,7 @@ class EmulatorState:
             self.portals: dict[str, dict[str, Any]] = {}
             self.requests.clear()
             self.faults.clear()
+            self.sync.clear()
             self.tokens = {k: t for k, t in self.tokens.items() if not t.temp}
             for sub in ("assets", "uploads"):
                 if not keep_files:
@@ -190,6 +193,7 @@ class EmulatorState:
             asset = Asset(new_rid(), self._next_id, filename, size, sha256, kind_of(filename), target.get("fid"))
             os.replace(source, self.asset_file(asset.rid))
             self.assets[asset.rid] = asset
+            self.sync.born(asset.rid)
             self.save()
             return asset, True
 
@@ -197,10 +201,15 @@ class EmulatorState:
         with self.lock:
             asset = self.assets.pop(rid, None)
             if asset:
+                self.sync.forget(rid)
                 for path in self.data_dir.joinpath("assets").glob(f"{rid}*"):
                     path.unlink(missing_ok=True)
                 self.save()
             return asset
+
+    def sync_status(self, asset: Asset, *, polled: bool = False) -> str:
+        """The asset's ``syncstatus`` (``sync.py``); ``polled``: this answer names it by rid."""
+        return self.sync.status(asset, self.faults, polled=polled)
 
     # -- inspection ---------------------------------------------------------------------------
 
