@@ -1,6 +1,7 @@
 """
 Ingest one local video into Cincopa: register a webhook, upload the file in parallel chunks, set
-its metadata, then print what Cincopa now holds.
+its metadata, wait (deferred, in the triggerer) until Cincopa has made its versions, then print
+what Cincopa now holds.
 
 Run it against the local emulator with ``bash scripts/run-example`` (see the README).
 """
@@ -18,6 +19,7 @@ from airflow_provider_cincopa.operators.cincopa import (
     CincopaSetWebhookOperator,
     CincopaUploadFileOperator,
 )
+from airflow_provider_cincopa.sensors.cincopa import CincopaAssetSyncedSensor
 
 #: Downstream DAGs can be scheduled on new media; each event's extra carries the new rid.
 CINCOPA_NEW_MEDIA = Asset("cincopa://media/new")
@@ -62,15 +64,26 @@ with DAG(
         reference_id="{{ dag.dag_id }}-{{ ts_nodash }}",
     )
 
+    # The video plays once Cincopa has made its versions; wait for them without a worker slot.
+    wait_until_synced = CincopaAssetSyncedSensor(
+        task_id="wait_until_synced",
+        rid=upload_video.output,
+        deferrable=True,
+        poke_interval=30,
+        timeout=2 * 60 * 60,
+    )
+
     @task
-    def report(rid: str) -> dict:
-        """Print what Cincopa holds for the new asset, and the webhooks that will hear of it."""
-        hook = CincopaHook()
-        asset = hook.get_asset(rid)
-        webhooks = hook.list_webhooks()
+    def report(asset: dict) -> dict:
+        """Print what Cincopa holds for the new asset, its versions, and the webhooks that will hear of it."""
+        rid = asset["rid"]
+        versions = sorted(asset.get("versions") or {})
+        webhooks = CincopaHook().list_webhooks()
         print(f"New Cincopa asset rid={rid} filename={asset['filename']} size={asset.get('filesize')}")
         print(f"  caption={asset['caption']!r} tags={asset['tags']!r} reference_id={asset['reference_id']!r}")
+        print(f"  versions: {versions}")
         print(f"  webhooks: {[w['hook_url'] for w in webhooks]}")
-        return {"rid": rid, "filename": asset["filename"], "tags": asset["tags"]}
+        return {"rid": rid, "filename": asset["filename"], "tags": asset["tags"], "versions": versions}
 
-    register_webhook >> upload_video >> set_metadata >> report(upload_video.output)
+    register_webhook >> upload_video >> set_metadata >> wait_until_synced
+    report(wait_until_synced.output)

@@ -70,6 +70,7 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     monkeypatch.setenv("AIRFLOW_VAR_CINCOPA_WEBHOOK_SECURITY_KEY", SECURITY_KEY)
     video = tmp_path / "sample.mp4"
     digest = make_file(video, 20 * 1024 * 1024 + 17)
+    emulator.faults(sync_polls=2)  # not synced at first: the sensor defers, its trigger waits
     dr = run_example("cincopa_media_ingest", video_path=str(video), webhook_url="http://127.0.0.1:9/hook")
     captured = capfd.readouterr()
     assert dr.state == "success", task_states(dr)
@@ -78,6 +79,8 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     assert asset["reference_id"].startswith("cincopa_media_ingest-")
     assert f"New Cincopa asset rid={asset['rid']}" in captured.out + captured.err
     assert xcom(dr, "report")["rid"] == asset["rid"]
+    assert "mp4_hd" in xcom(dr, "report")["versions"], "reported once synced, with its renditions"
+    assert xcom(dr, "wait_until_synced")["syncstatus"] == "synced"
     assert len([r for r in emulator.requests("/upload/")]) == 3, "20 MiB in 8 MiB chunks"
     assert_no_leak(emulator, captured.out + captured.err)
 
