@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 from airflow_provider_cincopa.triggers.cincopa import CincopaAssetSyncedTrigger
 from airflow_provider_cincopa.types import AssetSyncStatus
 from tests.conftest import DAGS_FOLDER, TOKEN
-from tests.support import dag_bag, run_dag, run_task, task_states, xcom
+from tests.support import airflow_version, dag_bag, run_dag, run_task, task_states, xcom
 
 #: What the emulator lists for a synced video besides ``original`` (emulator/sync.py).
 RENDITIONS = {"mp4_hd", "ts_720p", "ts_480p", "jpg_600x450", "jpg_200x150"}
@@ -61,6 +62,20 @@ def dag_file(dag_id: str, body: str, retries: int = 0) -> str:
 
 def run(dag_id: str, body: str, retries: int = 0):
     return run_dag(DAGS_FOLDER, dag_id, dag_file(dag_id, body, retries))
+
+
+def printed(capfd) -> str | None:
+    """What the task runner printed, or None on Airflow 3.0: its dag.test() prints tracebacks in
+    rich boxes wrapped at the terminal width, which cut messages apart."""
+    captured = capfd.readouterr()
+    return captured.out + captured.err if airflow_version() >= (3, 1) else None
+
+
+def skip_real_reschedule_on_3_0() -> None:
+    if airflow_version() < (3, 1):
+        # 3.0's in-process dag.test() hands BaseSensorOperator the first reschedule date as a str
+        # (a deployment's supervisor parses it), so its second reschedule raises TypeError there.
+        pytest.skip("Airflow 3.0's dag.test() cannot reschedule a sensor twice")
 
 
 def wait_sensor(mode: str, rid: str, **kwargs) -> str:
@@ -183,6 +198,8 @@ def test_sync_status_reads_every_plausible_shape(item, state, recognised):
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_sensor_waits_until_synced_and_pushes_the_asset_with_versions(emulator, airflow_db, tmp_path, mode):
+    if mode == "reschedule":
+        skip_real_reschedule_on_3_0()
     emulator.faults(sync_polls=2)
     video = tmp_path / f"synced-{mode}.mp4"
     video.write_bytes(os.urandom(3000))
@@ -212,12 +229,15 @@ def test_failed_sync_fails_the_task_at_once_naming_the_rid(emulator, airflow_db,
     emulator.faults(sync_polls=1, sync_fail="broken.mp4")
     rid = upload(tmp_path, "broken.mp4")
     dr = run(f"sync_failed_{mode}", wait_sensor(mode, repr(rid), retries=3))
-    output = capfd.readouterr()
+    output = printed(capfd)
     assert task_states(dr) == {"wait": "failed"}
     [ti] = dr.get_task_instances()
     assert ti.try_number == 1, "a failed sync is final: no retries spent on it"
-    assert "CincopaSyncFailedError" in output.out + output.err
-    assert f"Cincopa could not make the versions of asset {rid}: syncstatus is 'failed'" in output.out + output.err
+    if output is not None:
+        assert (
+            f"CincopaSyncFailedError: Cincopa could not make the versions of asset {rid}: syncstatus is 'failed'"
+            in output
+        )
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
@@ -236,24 +256,43 @@ def test_asset_deleted_while_waiting_fails_clearly(emulator, airflow_db, tmp_pat
     deleter.start()
     dr = run(f"sync_deleted_{mode}", wait_sensor(mode, repr(rid), retries=2))
     deleter.join(timeout=30)
-    output = capfd.readouterr()
+    output = printed(capfd)
     assert task_states(dr) == {"wait": "failed"}
     assert dr.get_task_instances()[0].try_number == 1
-    assert f"Cincopa has no asset {rid} (deleted while waiting, or never created)" in output.out + output.err
+    if output is not None:
+        assert f"CincopaSyncFailedError: Cincopa has no asset {rid} (deleted while waiting, or never created)" in output
 
 
 @pytest.mark.parametrize(("mode", "soft_fail"), [("poke", False), ("reschedule", True), ("deferrable", False)])
 def test_sensor_timeout(emulator, airflow_db, tmp_path, capfd, mode, soft_fail):
+    if mode == "reschedule":
+        skip_real_reschedule_on_3_0()
     emulator.faults(sync_delay=3600)
     rid = upload(tmp_path, f"slow-{mode}.mp4")
     dr = run(f"sync_timeout_{mode}", wait_sensor(mode, repr(rid), timeout=1, soft_fail=soft_fail, retries=2))
-    captured = capfd.readouterr()
-    output = captured.out + captured.err
+    output = printed(capfd)
     assert task_states(dr) == {"wait": "skipped" if soft_fail else "failed"}
     assert dr.get_task_instances()[0].try_number == 1, "a sensor timeout is final"
     assert polls_of(emulator, rid) >= 1
-    if not soft_fail:
+    if output is not None and not soft_fail:
         assert "AirflowSensorTimeout" in output
+
+
+def test_poke_raises_errors_naming_the_rid(emulator, tmp_path):
+    from airflow_provider_cincopa.exceptions import CincopaSyncFailedError
+    from airflow_provider_cincopa.sensors.cincopa import CincopaAssetSyncedSensor
+
+    emulator.faults(sync_fail="sad.mp4")
+    rid = upload(tmp_path, "sad.mp4")
+    with pytest.raises(
+        CincopaSyncFailedError, match=re.escape(f"versions of asset {rid}: syncstatus is 'failed'")
+    ) as failed:
+        CincopaAssetSyncedSensor(task_id="s", rid=rid).poke({})
+    assert failed.value.rid == rid and failed.value.method == "asset.list"
+    with pytest.raises(
+        CincopaSyncFailedError, match=re.escape("no asset NOSUCHRID123 (deleted while waiting, or never created)")
+    ):
+        CincopaAssetSyncedSensor(task_id="s", rid="NOSUCHRID123").poke({})
 
 
 def test_trigger_serialisation_round_trip_has_no_secret():
@@ -301,6 +340,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_triggerer_until_resumed(emulator, log_path, batch: list[str], rids: dict[str, str]) -> None:
+    """Run ``airflow triggerer`` until no ``wait_<name>`` of ``batch`` is deferred any more."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    env = {**os.environ, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
+    with log_path.open("a") as log:
+        triggerer = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "triggerer"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 180
+        if "gone" in batch:
+            while polls_of(emulator, rids["gone"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)  # delete it only once the trigger has seen it pending
+            assert polls_of(emulator, rids["gone"]) >= 2, log_path.read_text()[-3000:]
+            CincopaHook().delete_asset(rids["gone"])
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
+                states = {f"wait_{n}": run.get_task_instance(f"wait_{n}", session=session).state for n in batch}
+            if TaskInstanceState.DEFERRED not in states.values():
+                break
+            time.sleep(0.5)
+        assert set(states.values()) == {TaskInstanceState.SCHEDULED}, (states, log_path.read_text()[-3000:])
+    finally:
+        triggerer.terminate()
+        triggerer.wait(timeout=60)
+
+
 def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, capfd):
     """
     Four sensors defer at once (each first poke sees ``pending``) and one triggerer process runs
@@ -309,8 +382,6 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
-
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
     emulator.faults(
         sync_polls={"ready.mp4": 3, "bad.mp4": 2},
@@ -337,35 +408,18 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
         for ti in dag_run.get_task_instances(session=session):
             ti.state, ti.try_number = TaskInstanceState.SCHEDULED, ti.try_number + 1
         session.commit()
-        for ti in dag_run.get_task_instances(session=session):
-            run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
-            assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
-
+    # Airflow 3.0's triggerer crashes ("Response read out of order!") when triggers read their
+    # connection through the supervisor while its own loop talks to it: one trigger at a time there.
+    batches = [list(rids)] if airflow_version() >= (3, 1) else [[name] for name in rids]
     log_path = tmp_path / "triggerer.log"
-    env = {**os.environ, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
-    with log_path.open("w") as log:
-        triggerer = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "triggerer"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while polls_of(emulator, rids["gone"]) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)  # delete it only once the trigger has seen it pending
-        assert polls_of(emulator, rids["gone"]) >= 2, log_path.read_text()[-3000:]
-        CincopaHook().delete_asset(rids["gone"])
-        states: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            with create_session() as session:
-                run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-                states = {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
-            if TaskInstanceState.DEFERRED not in states.values():
-                break
-            time.sleep(0.5)
-        assert set(states.values()) == {TaskInstanceState.SCHEDULED}, (states, log_path.read_text()[-3000:])
-    finally:
-        triggerer.terminate()
-        triggerer.wait(timeout=60)
-
+    for batch in batches:
+        with create_session() as session:
+            dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
+            for name in batch:
+                ti = dag_run.get_task_instance(f"wait_{name}", session=session)
+                run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
+                assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
+        run_triggerer_until_resumed(emulator, log_path, batch, rids)
     capfd.readouterr()
     with create_session() as session:
         dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
@@ -385,8 +439,9 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
     assert polls_of(emulator, rids["ready"]) == 4, "one poke, then three trigger polls"
     assert TOKEN not in log_path.read_text(), "the triggerer logged the api_token"
     # The events' messages, raised by execute_complete as each task resumed:
-    captured = capfd.readouterr()
-    output = captured.out + captured.err
+    output = printed(capfd)
+    if output is None:
+        return
     assert f"CincopaSyncFailedError: Cincopa could not make the versions of asset {rids['bad']}" in output
     assert f"CincopaSyncFailedError: Cincopa has no asset {rids['gone']} (deleted while waiting" in output
     assert f"AirflowSensorTimeout: Asset {rids['late']} was not synced before the timeout" in output
