@@ -415,18 +415,13 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
         for ti in dag_run.get_task_instances(session=session):
             ti.state, ti.try_number = TaskInstanceState.SCHEDULED, ti.try_number + 1
         session.commit()
-    # Airflow 3.0's triggerer crashes ("Response read out of order!") when triggers read their
-    # connection through the supervisor while its own loop talks to it: one trigger at a time there.
-    batches = [list(rids)] if airflow_version() >= (3, 1) else [[name] for name in rids]
+    with create_session() as session:
+        dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
+        for ti in dag_run.get_task_instances(session=session):
+            run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
+            assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
     log_path = tmp_path / "triggerer.log"
-    for batch in batches:
-        with create_session() as session:
-            dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-            for name in batch:
-                ti = dag_run.get_task_instance(f"wait_{name}", session=session)
-                run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
-                assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
-        run_triggerer_until_resumed(emulator, log_path, batch, rids)
+    run_triggerer_until_resumed(emulator, log_path, list(rids), rids)
     capfd.readouterr()
     with create_session() as session:
         dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
