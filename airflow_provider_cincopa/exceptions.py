@@ -78,3 +78,21 @@ class CincopaAssetExistsError(CincopaError, AirflowFailException):
 
 class CincopaGalleryExistsError(CincopaError):
     """A gallery of that name exists and ``CincopaCreateGalleryOperator(if_exists="fail")`` was asked for."""
+class CincopaAssetSyncError(CincopaError):
+    """Waiting for an asset's versions went wrong (Cincopa could not be asked): a retry may help."""
+
+
+class CincopaSyncFailedError(CincopaAssetSyncError, AirflowFailException):
+    """
+    The asset a sensor waits for will never be ready: Cincopa reports its sync failed, or it is gone.
+
+    An ``AirflowFailException``, so the task fails without using its retries (``soft_fail``
+    still turns it into a skip). The message names the rid.
+
+    :param message: what went wrong, already redacted.
+    :param rid: the asset.
+    """
+
+    def __init__(self, message: str, *, rid: str | None = None, method: str | None = "asset.list") -> None:
+        super().__init__(message, method=method)
+        self.rid = rid

@@ -149,3 +149,95 @@ class PlaybackLinks:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for XCom and for handing on to other systems."""
         return asdict(self)
+AssetSyncState = Literal["pending", "synced", "failed", "missing"]
+
+# Only ``synced`` is documented (the asset.list sample of the media-platform page, at the top
+# and in ``content``). Which words mean "failed" and "not yet" is our guess: nothing public
+# lists them. A value in neither set is read as pending, and flagged so callers can log it.
+SYNCED_STATUSES = frozenset({"synced"})
+SYNC_FAILED_STATUSES = frozenset({"failed", "failure", "error", "sync_failed", "syncfailed"})
+SYNC_PENDING_STATUSES = frozenset(
+    {
+        "pending",
+        "syncing",
+        "processing",
+        "queued",
+        "waiting",
+        "new",
+        "inprogress",
+        "in_progress",
+        "uploading",
+        "converting",
+        "transcoding",
+        "unsynced",
+        "notsynced",
+        "not_synced",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AssetSyncStatus:
+    """
+    Whether an asset's versions are ready, read from its ``asset.list`` item (``syncstatus``).
+
+    :param rid: the asset.
+    :param state: ``synced`` (ready), ``failed``, ``pending``, or ``missing`` (no such asset).
+    :param syncstatus: the value Cincopa sent, lower-cased; empty when it sent none.
+    :param asset: the ``asset.list`` item, versions included; None when missing.
+    :param recognised: False when ``syncstatus`` is a value we do not know (read as pending).
+    """
+
+    rid: str
+    state: AssetSyncState
+    syncstatus: str = ""
+    asset: dict[str, Any] | None = field(default=None, repr=False)
+    recognised: bool = True
+
+    @classmethod
+    def from_item(cls, rid: str, item: dict[str, Any] | None) -> AssetSyncStatus:
+        """Build the status from the asset's ``asset.list`` item, or None when it was not listed."""
+        if item is None:
+            return cls(rid=rid, state="missing")
+        raw = item.get("syncstatus")
+        content = item.get("content")
+        if raw is None and isinstance(content, dict):
+            raw = content.get("syncstatus")  # the sample carries it in `content` too
+        status = str(raw or "").strip().lower()
+        state: AssetSyncState
+        if status in SYNCED_STATUSES:
+            state = "synced"
+        elif status in SYNC_FAILED_STATUSES:
+            state = "failed"
+        else:
+            state = "pending"
+        recognised = status in SYNCED_STATUSES | SYNC_FAILED_STATUSES | SYNC_PENDING_STATUSES
+        return cls(rid=rid, state=state, syncstatus=status, asset=item, recognised=recognised)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once waiting longer cannot change the outcome (synced, failed or missing)."""
+        return self.state != "pending"
+
+    @property
+    def versions(self) -> list[str]:
+        """The names of the versions Cincopa lists (``original``, ``mp4_hd``, ``ts_720p``...)."""
+        versions = (self.asset or {}).get("versions")
+        return sorted(versions) if isinstance(versions, dict) else []
+
+    def failure_message(self) -> str:
+        """Why waiting ended without the asset being ready (for a failed or missing asset)."""
+        if self.state == "missing":
+            return (
+                f"Cincopa has no asset {self.rid} (deleted while waiting, or never created): "
+                "its versions will never be ready"
+            )
+        return f"Cincopa could not make the versions of asset {self.rid}: syncstatus is {self.syncstatus!r}"
+
+    def waiting_message(self) -> str:
+        """A log line for an asset that is not ready yet."""
+        said = repr(self.syncstatus) if self.syncstatus else "no syncstatus"
+        line = f"Asset {self.rid} not synced yet ({said}; versions so far: {', '.join(self.versions) or 'none'})"
+        if not self.recognised:
+            line += "; this syncstatus value is not one we know, so it is read as 'not ready yet'"
+        return line

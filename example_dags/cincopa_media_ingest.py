@@ -1,7 +1,8 @@
 """
 Ingest one local video into Cincopa: register a webhook, upload the file in parallel chunks, set
-its metadata, get its playback links (HLS manifest, direct version URLs), then print what Cincopa
-now holds; the report task takes the links through XCom, as a publishing task would.
+its metadata, wait (deferred, in the triggerer) until Cincopa has made its versions, get its
+playback links (HLS manifest, direct version URLs), then print what Cincopa now holds; the
+report task takes the asset and the links through XCom, as a publishing task would.
 
 Run it against the local emulator with ``bash scripts/run-example`` (see the README).
 """
@@ -20,6 +21,7 @@ from airflow_provider_cincopa.operators.cincopa import (
     CincopaUploadFileOperator,
 )
 from airflow_provider_cincopa.operators.playback import CincopaGetPlaybackLinksOperator
+from airflow_provider_cincopa.sensors.cincopa import CincopaAssetSyncedSensor
 
 #: Downstream DAGs can be scheduled on new media; each event's extra carries the new rid.
 CINCOPA_NEW_MEDIA = Asset("cincopa_new_media")
@@ -67,19 +69,35 @@ with DAG(
         description="Ingested by Airflow run {{ run_id }}",
     )
 
+    # The video plays once Cincopa has made its versions; wait for them without a worker slot.
+    wait_until_synced = CincopaAssetSyncedSensor(
+        task_id="wait_until_synced",
+        rid=upload_video.output,
+        deferrable=True,
+        poke_interval=30,
+        timeout=2 * 60 * 60,
+    )
+
     playback_links = CincopaGetPlaybackLinksOperator(task_id="playback_links", rid=upload_video.output)
 
     @task
-    def report(rid: str, links: dict) -> dict:
+    def report(asset: dict, links: dict) -> dict:
         """Print what Cincopa holds for the new asset, where to play it, and the webhooks that will hear of it."""
-        hook = CincopaHook()
-        asset = hook.get_asset(rid)
-        webhooks = hook.list_webhooks()
+        rid = asset["rid"]
+        versions = sorted(asset.get("versions") or {})
+        webhooks = CincopaHook().list_webhooks()
         print(f"New Cincopa asset rid={rid} filename={asset['filename']} size={asset.get('filesize')}")
         print(f"  caption={asset['caption']!r} tags={asset['tags']!r} reference_id={asset['reference_id']!r}")
+        print(f"  versions: {versions}")
         print(f"  webhooks: {[w['hook_url'] for w in webhooks]}")
-        print(f"  HLS manifest: {links['hls_url']}; versions: {sorted(links['versions'])}")
-        return {"rid": rid, "filename": asset["filename"], "tags": asset["tags"], "hls_url": links["hls_url"]}
+        print(f"  HLS manifest: {links['hls_url']}")
+        return {
+            "rid": rid,
+            "filename": asset["filename"],
+            "tags": asset["tags"],
+            "versions": versions,
+            "hls_url": links["hls_url"],
+        }
 
-    register_webhook >> upload_video >> set_metadata >> playback_links
-    report(upload_video.output, playback_links.output)
+    register_webhook >> upload_video >> set_metadata >> wait_until_synced >> playback_links
+    report(wait_until_synced.output, playback_links.output)

@@ -72,6 +72,7 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     monkeypatch.setenv("AIRFLOW_VAR_CINCOPA_WEBHOOK_SECURITY_KEY", SECURITY_KEY)
     video = tmp_path / "sample.mp4"
     digest = make_file(video, 20 * 1024 * 1024 + 17)
+    emulator.faults(sync_polls=2)  # not synced at first: the sensor defers, its trigger waits
     dr = run_example("cincopa_media_ingest", video_path=str(video), webhook_url="http://127.0.0.1:9/hook")
     captured = capfd.readouterr()
     assert dr.state == "success", task_states(dr)
@@ -82,6 +83,8 @@ def test_media_ingest_example_end_to_end(emulator, airflow_db, tmp_path, capfd, 
     assert xcom(dr, "report")["rid"] == asset["rid"]
     assert xcom(dr, "report")["hls_url"] == f"https://rtcdn.cincopa.com/m3u8.aspx?rid={asset['rid']}"
     assert xcom(dr, "playback_links")["versions"]["ts_720p"]["direct_url"].endswith(f"rid={asset['rid']}&ver=ts_720p")
+    assert "mp4_hd" in xcom(dr, "report")["versions"], "reported once synced, with its renditions"
+    assert xcom(dr, "wait_until_synced")["syncstatus"] == "synced"
     assert len([r for r in emulator.requests("/upload/")]) == 3, "20 MiB in 8 MiB chunks"
     assert_no_leak(emulator, captured.out + captured.err)
     # Run again: the asset is found by its reference_id, nothing new is made and no byte is sent.

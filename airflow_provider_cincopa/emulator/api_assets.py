@@ -24,6 +24,7 @@ from airflow_provider_cincopa.emulator.api_base import (
 )
 from airflow_provider_cincopa.emulator.models import mime_of
 from airflow_provider_cincopa.emulator.state import Asset, now_iso
+from airflow_provider_cincopa.emulator.sync import RENDITIONS, SYNCED
 
 CDN = "https://cdn.emulator.invalid"
 #: Renditions a synced video gets, keyed and shaped as in the ``asset.list`` sample of the
@@ -50,15 +51,19 @@ def get_temp(c: Call) -> dict[str, Any]:
     return {"token": c.state.temp_token(ttl, perms or ("ping",), c.params.get("sourceip"))}
 
 
-def asset_item(asset: Asset) -> dict[str, Any]:
+def asset_item(asset: Asset, syncstatus: str = SYNCED) -> dict[str, Any]:
     """One ``items[]`` entry, shaped like the ``asset.list`` example in Cincopa's docs."""
     url = f"{CDN}/{asset.rid}/{quote(asset.filename)}"
     versions = {"original": {"name": "original", "filesize": asset.size, "mime": mime_of(asset.filename), "url": url}}
-    if asset.type == "video":
+    # Renditions exist once synced; before that (or after a failed sync) only the original.
+    if asset.type == "video" and syncstatus == SYNCED:
         for key, name, mime, share, path in VIDEO_RENDITIONS:
             size = str(max(1, int(asset.size * share)))
             rendition = f"{CDN}/{asset.rid}/{path.format(name=quote(asset.filename))}"
             versions[key] = {"name": name, "filesize": size, "mime": mime, "url": rendition}
+    elif syncstatus == SYNCED:  # images and others: the renditions sync.py names
+        for key, name, mime, suffix in RENDITIONS.get(asset.type, ()):
+            versions[key] = {"name": name, "filesize": str(asset.size), "mime": mime, "url": f"{url}/{key}{suffix}"}
     for kind, info in asset.attachments.items():
         versions[kind] = {
             "name": kind,
@@ -67,9 +72,9 @@ def asset_item(asset: Asset) -> dict[str, Any]:
             "url": f"{CDN}/{asset.rid}/{kind}/{quote(info['filename'])}",
         }
     item: dict[str, Any] = {"id": str(asset.id), "rid": asset.rid, "type": asset.type, "modified": asset.modified}
-    item.update(storage=str(asset.size), claimed=str(asset.size), syncstatus="synced", filename=asset.filename)
+    item.update(storage=str(asset.size), claimed=str(asset.size), syncstatus=syncstatus, filename=asset.filename)
     item.update({k: getattr(asset, k) for k in META}, filesize=asset.size, attributes="", versions=versions)
-    item["content"] = {"syncstatus": "synced", "type": mime_of(asset.filename), "url": url}
+    item["content"] = {"syncstatus": syncstatus, "type": mime_of(asset.filename), "url": url}
     return item
 
 
@@ -82,6 +87,7 @@ def asset_list(c: Call) -> dict[str, Any]:
         # asset.list's order: this is a guess (its dashboard lists new uploads first), and the
         # asset event trigger checks the order it gets rather than trusting it.
         items = sorted(c.state.assets.values(), key=lambda a: a.id, reverse=True)
+    wanted: set[str] = set()
     if p.get("rid"):
         wanted = {r.strip() for r in p["rid"].split(",")}
         items = [a for a in items if a.rid in wanted]
@@ -97,7 +103,7 @@ def asset_list(c: Call) -> dict[str, Any]:
     pages = max(1, math.ceil(len(items) / per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
     return {
-        "items": [asset_item(a) for a in chunk],
+        "items": [asset_item(a, c.state.sync_status(a, polled=a.rid in wanted)) for a in chunk],
         "items_data": {"page": page, "items_per_page": per_page, "items_count": len(items), "pages_count": pages},
     }
 
@@ -128,7 +134,8 @@ def set_meta(c: Call) -> dict[str, Any]:
 
 
 def resync(c: Call) -> dict[str, Any]:
-    find_asset(c.state, c.params)
+    # A resync starts making versions again: the sync_* knobs apply afresh.
+    c.state.sync.born(find_asset(c.state, c.params).rid)
     return {}
 
 

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 RULE_KINDS = ("fail", "drop", "malformed")
 KNOBS = frozenset(
-    {*RULE_KINDS, "latency", "bandwidth", "max_assets", "import_rate", "stall_final", "completed_answer"}
-    | {"answer_shapes"}
+    {
+        *RULE_KINDS,
+        "latency",
+        "bandwidth",
+        "max_assets",
+        "import_rate",
+        "stall_final",
+        "completed_answer",
+        "sync_delay",
+        "sync_polls",
+        "sync_fail",
+        "answer_shapes",
+    }
 )
+#: ``(fnmatch pattern, value)`` pairs, first match wins: how ``sync_delay`` and ``sync_polls`` are kept.
+PerPattern = tuple[tuple[str, float], ...]
 #: What a chunk sent to an upload that already completed is answered (``completed_answer``).
 COMPLETED_ANSWERS = ("same", "done", "error")
 #: The shapes an answer field can take (``answer_shapes``), the documented one first (the default).
@@ -62,6 +76,11 @@ class Faults:
     ``answer_shapes``: ``{method: shape}`` for answers the reference leaves loosely typed
     (:data:`ANSWER_SHAPES`): ``webhook.list`` items as ``objects`` or ``arrays``; ``asset.get_tags``
     ``tag_cloud`` as a ``mapping``, a list of ``names``, of ``objects`` or of ``pairs``.
+    ``sync_delay``: seconds an asset stays ``syncstatus: pending`` after it was created or the
+    knobs were set, whichever is later; ``sync_polls``: how many ``asset.list`` calls asking for
+    it by rid are answered ``pending`` first (each a number, or ``{pattern: number}`` where the
+    first ``fnmatch`` pattern matching the rid or file name wins); ``sync_fail``: patterns (or
+    one) of assets that then end ``failed`` instead of ``synced`` (``sync.py``).
 
     ``baseline`` holds the start-up knobs (CLI ``--latency`` etc.): clearing or resetting returns
     to them rather than to nothing, so a quota given on the command line survives test resets.
@@ -105,6 +124,12 @@ class Faults:
             if shape not in ANSWER_SHAPES.get(method, ()):
                 known = {m: list(s) for m, s in ANSWER_SHAPES.items()}
                 raise ValueError(f"answer_shapes: no shape {shape!r} for {method!r}; known: {known}")
+        sync_delay = _per_pattern(knobs, "sync_delay", float)
+        sync_polls = _per_pattern(knobs, "sync_polls", int)
+        sync_fail = knobs.get("sync_fail") or ()
+        sync_fail = (sync_fail,) if isinstance(sync_fail, str) else tuple(sync_fail)
+        if not all(isinstance(p, str) and p for p in sync_fail):
+            raise ValueError(f"sync_fail must be a pattern or a list of patterns, got {knobs.get('sync_fail')!r}")
         with self._lock:
             self.rules = rules
             self.answer_shapes = shapes
@@ -114,6 +139,8 @@ class Faults:
             self.import_rate = int(knobs.get("import_rate") or 0)
             self.stall_final = float(knobs.get("stall_final") or 0)
             self.completed_answer = completed
+            self.sync_delay, self.sync_polls, self.sync_fail = sync_delay, sync_polls, sync_fail
+            self.configured_at = time.monotonic()
 
     def take(self, kind: str, path: str) -> dict[str, Any] | None:
         """The options of the first ``kind`` rule this request triggers, if any."""
@@ -134,6 +161,11 @@ class Faults:
                 return float(self.latency.get("seconds", 0))
         return 0.0
 
+    def sync_knobs(self) -> tuple[PerPattern, PerPattern, tuple[str, ...]]:
+        """``sync_delay``, ``sync_polls`` and ``sync_fail``, read together."""
+        with self._lock:
+            return self.sync_delay, self.sync_polls, self.sync_fail
+
     def describe(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -145,5 +177,21 @@ class Faults:
                 "stall_final": self.stall_final,
                 "completed_answer": self.completed_answer,
                 "answer_shapes": self.answer_shapes,
+                "sync_delay": dict(self.sync_delay),
+                "sync_polls": dict(self.sync_polls),
+                "sync_fail": list(self.sync_fail),
                 "baseline": self.baseline,
             }
+
+
+def _per_pattern(knobs: dict[str, Any], name: str, kind: type[int] | type[float]) -> PerPattern:
+    """A number for every asset, or ``{pattern: number}``: as ``(pattern, number)`` pairs."""
+    raw = knobs.get(name) or 0
+    pairs = raw.items() if isinstance(raw, dict) else [("*", raw)]
+    try:
+        out = tuple((str(pattern), kind(value)) for pattern, value in pairs)
+    except (TypeError, ValueError):
+        out = (("*", -1),)
+    if any(value < 0 for _, value in out):
+        raise ValueError(f"{name} must be a number >= 0 or {{pattern: number}}, got {raw!r}")
+    return out

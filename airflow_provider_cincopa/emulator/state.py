@@ -30,6 +30,7 @@ from airflow_provider_cincopa.emulator.models import (
     new_rid,
     now_iso,
 )
+from airflow_provider_cincopa.emulator.sync import SyncClock
 
 __all__ = ["Asset", "EmulatorState", "Gallery", "QuotaFull", "Token", "UploadSession", "now_iso"]
 
@@ -68,6 +69,7 @@ class EmulatorState:
     ) -> None:
         self.lock = threading.RLock()
         self.faults = Faults(knobs)
+        self.sync = SyncClock()
         self.account = {
             "accid": "emulator",
             "accid_num": 1000001,
@@ -104,6 +106,7 @@ class EmulatorState:
             self.galleries: dict[str, Gallery] = {fid: Gallery(fid, name=fid) for fid in self._seed_galleries}
             self.requests.clear()
             self.faults.clear()
+            self.sync.clear()
             self.tokens = {k: t for k, t in self.tokens.items() if not t.temp}
             for sub in ("assets", "uploads"):
                 if not keep_files:
@@ -200,6 +203,7 @@ class EmulatorState:
             self.assets[asset.rid] = asset
             if asset.gallery and asset.gallery in self.galleries:  # an upload or import into a gallery lands in it
                 self.galleries[asset.gallery].items.append(asset.rid)
+            self.sync.born(asset.rid)
             self.save()
             return asset, True
 
@@ -210,10 +214,15 @@ class EmulatorState:
                 for gallery in self.galleries.values():  # "removed also from any gallery" (REST doc)
                     if rid in gallery.items:
                         gallery.items.remove(rid)
+                self.sync.forget(rid)
                 for path in self.data_dir.joinpath("assets").glob(f"{rid}*"):
                     path.unlink(missing_ok=True)
                 self.save()
             return asset
+
+    def sync_status(self, asset: Asset, *, polled: bool = False) -> str:
+        """The asset's ``syncstatus`` (``sync.py``); ``polled``: this answer names it by rid."""
+        return self.sync.status(asset, self.faults, polled=polled)
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_cincopa._compat import AirflowSensorTimeout, conf
-from airflow_provider_cincopa.exceptions import CincopaImportFailedError, CincopaUploadFromUrlError
+from airflow_provider_cincopa.exceptions import (
+    CincopaAssetSyncError,
+    CincopaImportFailedError,
+    CincopaSyncFailedError,
+    CincopaUploadFromUrlError,
+)
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.redaction import redact
@@ -117,3 +122,88 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
         if event["status"] == "failed":
             raise CincopaImportFailedError(event["message"])
         raise CincopaUploadFromUrlError(event["message"])
+
+
+class CincopaAssetSyncedSensor(BaseSensorOperator):
+    """
+    Wait until Cincopa has made an asset's versions (``syncstatus`` ``synced`` in ``asset.list``).
+
+    Pushes the asset's ``asset.list`` item as XCom, ``versions`` included (their names, MIME
+    types and CDN URLs), so a next task can publish it. Works in ``poke`` and ``reschedule``
+    mode and, with ``deferrable=True``, in the triggerer. A failed sync, or an asset that is
+    gone (deleted while waiting, or never created), fails the task at once, naming the rid,
+    without using its retries: waiting again cannot change the outcome.
+
+    Only ``synced`` is documented; the words read as failed or pending are guesses
+    (:data:`airflow_provider_cincopa.types.SYNC_FAILED_STATUSES`), and a value we do not know is
+    logged and read as "not ready yet", so it ends in the sensor's timeout rather than a false success.
+
+    .. seealso:: :class:`~airflow_provider_cincopa.operators.cincopa.CincopaUploadFileOperator`
+
+    :param rid: the asset to wait for. (templated)
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("rid",)
+    ui_color = "#e8f0fb"
+
+    def __init__(
+        self,
+        *,
+        rid: str,
+        cincopa_conn_id: str = CincopaHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rid = rid
+        self.cincopa_conn_id = cincopa_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> CincopaHook:
+        """The hook, created on first use (never in ``__init__``)."""
+        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One ``asset.list`` call: synced gives the asset, failed or gone raises, else poke again."""
+        rid = str(self.rid)
+        status = self.hook.get_asset_sync_status(rid)
+        if status.state == "synced":
+            self.log.info("Asset %s is synced: versions %s", rid, ", ".join(status.versions) or "none listed")
+            return PokeReturnValue(is_done=True, xcom_value=status.asset)
+        if status.state in ("failed", "missing"):
+            raise CincopaSyncFailedError(status.failure_message(), rid=rid)
+        self.log.info("%s", status.waiting_message())
+        return False
+
+    def execute(self, context: Context) -> Any:
+        """Poke or reschedule as usual; when deferrable, poke once and then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue):
+            return first.xcom_value
+        from airflow_provider_cincopa.triggers.cincopa import CincopaAssetSyncedTrigger
+
+        self.defer(
+            trigger=CincopaAssetSyncedTrigger(
+                rid=str(self.rid),
+                cincopa_conn_id=self.cincopa_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Turn the trigger's event into the asset, a failure, or a sensor timeout."""
+        if event["status"] == "success":
+            return dict(event["asset"])
+        if event["status"] == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        if event["status"] == "failed":
+            raise CincopaSyncFailedError(event["message"], rid=event.get("rid"))
+        raise CincopaAssetSyncError(event["message"], method="asset.list")

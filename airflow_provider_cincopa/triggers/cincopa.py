@@ -163,3 +163,88 @@ class CincopaUploadStatusTrigger(BaseTrigger):
 from airflow_provider_cincopa.triggers.events import CincopaAssetEventTrigger  # noqa: E402
 
 __all__ = ["CincopaAssetEventTrigger", "CincopaUploadStatusTrigger"]
+class CincopaAssetSyncedTrigger(BaseTrigger):
+    """
+    Poll ``asset.list`` with httpx until the asset's versions are ready, failed, gone, or late.
+
+    Serialises only the rid, the connection id and times: the token is read from the connection
+    in the triggerer. Yields exactly one event ``{"status", "message", "rid", "asset"}`` where
+    ``status`` is ``success`` (``asset`` is its ``asset.list`` item, versions included),
+    ``failed`` (Cincopa reports a failed sync, or the asset is gone), ``timeout`` or ``error``.
+
+    :param rid: the asset to wait for.
+    :param cincopa_conn_id: the Airflow connection with the api_token.
+    :param poll_interval: seconds between two ``asset.list`` calls.
+    :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        rid: str,
+        cincopa_conn_id: str = CincopaHook.default_conn_name,
+        poll_interval: float = 15.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.rid = rid
+        self.cincopa_conn_id = cincopa_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: the rid, connection id and times only."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "rid": self.rid,
+                "cincopa_conn_id": self.cincopa_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the asset is synced, failed or gone, or until ``end_time``; yield one event."""
+        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        try:
+            async for event in self._poll(hook):
+                yield event
+                return
+        finally:
+            await hook.aclose()
+
+    async def _poll(self, hook: CincopaHook) -> AsyncIterator[TriggerEvent]:
+        failures = 0
+        while True:
+            try:
+                status = await hook.aget_asset_sync_status(self.rid)
+                failures = 0
+            except TransientError as exc:
+                failures += 1
+                if failures > MAX_TRANSIENT_FAILURES:
+                    yield self._event("error", f"Cincopa could not be reached {failures} times in a row: {exc}")
+                    return
+                self.log.warning("asset.list for asset %s failed, will retry: %s", self.rid, exc)
+            except CincopaError as exc:
+                yield self._event("error", str(exc))
+                return
+            except Exception as exc:  # the event must still come, and without secrets
+                yield self._event("error", f"{type(exc).__name__}: {redact(exc)}")
+                return
+            else:
+                if status.state == "synced":
+                    message = f"Asset {self.rid} is synced: versions {', '.join(status.versions) or 'none listed'}"
+                    yield self._event("success", message, status.asset)
+                    return
+                if status.state in ("failed", "missing"):
+                    yield self._event("failed", status.failure_message())
+                    return
+                self.log.info("%s", status.waiting_message())
+            if self.end_time is not None and time.time() >= self.end_time:
+                yield self._event("timeout", f"Asset {self.rid} was not synced before the timeout")
+                return
+            await asyncio.sleep(self.poll_interval)
+
+    def _event(self, status: str, message: str, asset: dict[str, Any] | None = None) -> TriggerEvent:
+        return TriggerEvent({"status": status, "message": message, "rid": self.rid, "asset": asset})
