@@ -447,3 +447,44 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
     assert f"CincopaSyncFailedError: Cincopa could not make the versions of asset {rids['bad']}" in output
     assert f"CincopaSyncFailedError: Cincopa has no asset {rids['gone']} (deleted while waiting" in output
     assert f"AirflowSensorTimeout: Asset {rids['late']} was not synced before the timeout" in output
+
+
+def test_start_from_trigger_synced_sensor_renders_its_rid_in_the_triggerer(emulator, airflow_db, tmp_path):
+    """
+    ``start_from_trigger=True`` on the synced sensor: from Airflow 3.3 the parsed task starts in
+    the triggerer, its trigger gets ``upload.output`` as a pull the triggerer can render; below
+    3.3 it defers from a worker. ``dag.test()`` (no scheduler) runs it to the asset either way.
+    """
+    video = tmp_path / "sft.mp4"
+    video.write_bytes(b"\2" * 3000)
+    emulator.faults(sync_polls=2)
+    dag_id = "synced_start_from_trigger"
+    source = dag_file(
+        dag_id,
+        f"""
+        up = CincopaUploadFileOperator(task_id="up", source_path={str(video)!r})
+        CincopaAssetSyncedSensor(task_id="synced", rid=up.output, start_from_trigger=True, poke_interval=0.2,
+            timeout=60)
+        """,
+    )
+    path = DAGS_FOLDER / f"{dag_id}.py"
+    path.write_text(source)
+    parsed = dag_bag(path).get_dag(dag_id).get_task("synced")
+    if airflow_version() >= (3, 3):
+        assert parsed.start_from_trigger
+        kwargs = parsed.start_trigger_args.trigger_kwargs
+        assert "xcom_pull(task_ids='up'" in kwargs["rid"] and "map_indexes=-1" in kwargs["rid"]
+        assert parsed.start_trigger_args.trigger_cls.endswith("CincopaAssetSyncedTrigger")
+    else:
+        assert not parsed.start_from_trigger
+    dr = run_dag(DAGS_FOLDER, dag_id, source)
+    assert dr.state == "success", task_states(dr)
+    [asset] = emulator.assets()
+    assert xcom(dr, "synced")["rid"] == asset["rid"] and xcom(dr, "synced")["syncstatus"] == "synced"
+
+
+def test_synced_trigger_with_end_from_trigger_serialises_round_trip():
+    trigger = CincopaAssetSyncedTrigger(rid="{{ x }}", poll_interval=2, end_from_trigger=True, soft_fail=True)
+    classpath, kwargs = trigger.serialize()
+    assert kwargs["end_from_trigger"] is True and kwargs["soft_fail"] is True
+    assert CincopaAssetSyncedTrigger(**kwargs).serialize() == (classpath, kwargs)

@@ -124,7 +124,7 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
         raise CincopaUploadFromUrlError(event["message"])
 
 
-class CincopaAssetSyncedSensor(BaseSensorOperator):
+class CincopaAssetSyncedSensor(StartFromTriggerMixin, BaseSensorOperator):
     """
     Wait until Cincopa has made an asset's versions (``syncstatus`` ``synced`` in ``asset.list``).
 
@@ -135,7 +135,7 @@ class CincopaAssetSyncedSensor(BaseSensorOperator):
     without using its retries: waiting again cannot change the outcome.
 
     Only ``synced`` is documented; the words read as failed or pending are guesses
-    (:data:`airflow_provider_cincopa.types.SYNC_FAILED_STATUSES`), and a value we do not know is
+    (``airflow_provider_cincopa.types.SYNC_FAILED_STATUSES``), and a value we do not know is
     logged and read as "not ready yet", so it ends in the sensor's timeout rather than a false success.
 
     .. seealso:: :class:`~airflow_provider_cincopa.operators.cincopa.CincopaUploadFileOperator`
@@ -143,10 +143,15 @@ class CincopaAssetSyncedSensor(BaseSensorOperator):
     :param rid: the asset to wait for. (templated)
     :param cincopa_conn_id: the Airflow connection with the api_token.
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param start_from_trigger: (Airflow 3.3+) start in the triggerer, not on a worker, and end the
+        task there with the asset as its XCom, as
+        :class:`CincopaUploadStatusSensor` does; ``rid`` (``upload.output`` included) is rendered
+        by the triggerer. Where it cannot be, and below 3.3, the sensor defers from a worker.
     """
 
     template_fields: Sequence[str] = ("rid",)
     ui_color = "#e8f0fb"
+    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -154,12 +159,23 @@ class CincopaAssetSyncedSensor(BaseSensorOperator):
         rid: str,
         cincopa_conn_id: str = CincopaHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.rid = rid
         self.cincopa_conn_id = cincopa_conn_id
         self.deferrable = deferrable
+        self.set_up_start_from_trigger(
+            start_from_trigger,
+            trigger_cls="airflow_provider_cincopa.triggers.cincopa.CincopaAssetSyncedTrigger",
+            trigger_kwargs={
+                "rid": rid,  # rendered by the triggerer
+                "cincopa_conn_id": cincopa_conn_id,
+                "poll_interval": self.poke_interval,
+                "soft_fail": self.soft_fail or getattr(self, "never_fail", False),
+            },
+        )
 
     @cached_property
     def hook(self) -> CincopaHook:
@@ -172,6 +188,7 @@ class CincopaAssetSyncedSensor(BaseSensorOperator):
         status = self.hook.get_asset_sync_status(rid)
         if status.state == "synced":
             self.log.info("Asset %s is synced: versions %s", rid, ", ".join(status.versions) or "none listed")
+            remember_asset(context, rid)
             return PokeReturnValue(is_done=True, xcom_value=status.asset)
         if status.state in ("failed", "missing"):
             raise CincopaSyncFailedError(status.failure_message(), rid=rid)
@@ -201,6 +218,7 @@ class CincopaAssetSyncedSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the trigger's event into the asset, a failure, or a sensor timeout."""
         if event["status"] == "success":
+            remember_asset(context, str(event.get("rid") or self.rid))
             return dict(event["asset"])
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(event["message"])

@@ -176,6 +176,10 @@ class CincopaAssetSyncedTrigger(BaseTrigger):
     :param cincopa_conn_id: the Airflow connection with the api_token.
     :param poll_interval: seconds between two ``asset.list`` calls.
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
+    :param end_from_trigger: end the task here instead of resuming it on a worker (the sensor's
+        ``start_from_trigger``, triggers/_end_from_trigger.py); ``rid`` may then be a template,
+        which the triggerer renders; the task's XCom is the asset.
+    :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
     def __init__(
@@ -185,8 +189,12 @@ class CincopaAssetSyncedTrigger(BaseTrigger):
         cincopa_conn_id: str = CincopaHook.default_conn_name,
         poll_interval: float = 15.0,
         end_time: float | None = None,
+        end_from_trigger: bool = False,
+        soft_fail: bool = False,
     ) -> None:
         super().__init__()
+        self.end_from_trigger = end_from_trigger
+        self.soft_fail = soft_fail
         self.rid = rid
         self.cincopa_conn_id = cincopa_conn_id
         self.poll_interval = poll_interval
@@ -201,11 +209,32 @@ class CincopaAssetSyncedTrigger(BaseTrigger):
                 "cincopa_conn_id": self.cincopa_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                **({"end_from_trigger": True, "soft_fail": self.soft_fail} if self.end_from_trigger else {}),
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the asset is synced, failed or gone, or until ``end_time``; yield one event."""
+        if self.end_from_trigger:
+            from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
+
+            self.rid = str(self.rid).strip()  # the triggerer has rendered it by now
+            if self.end_time is None:
+                self.end_time = deadline(self)
+            if self.rid in ("", "None"):
+                event = TriggerEvent(
+                    {"status": "error", "message": f"rid rendered to {self.rid!r}: did the upstream task push one?"}
+                )
+            else:
+                hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+                events = cast("AsyncGenerator[TriggerEvent, None]", self._poll(hook))
+                try:
+                    event = await events.__anext__()  # _poll yields exactly one event
+                finally:
+                    await events.aclose()
+                    await hook.aclose()
+            yield await end_task(self, event, soft_fail=self.soft_fail, xcom_value_key="asset")
+            return
         hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
         try:
             async for event in self._poll(hook):
