@@ -163,8 +163,17 @@ def test_openlineage_sees_the_source_file_and_the_cincopa_asset(emulator, airflo
         )
     )
     events_file = tmp_path / "ol.jsonl"
+    # The listener forks a child per task event that may use the parent's database connection:
+    # the run gets a copy of the session's database, never the file the other tests share.
+    import sqlite3
+
+    database = tmp_path / "lineage.db"
+    with sqlite3.connect(airflow_db / "airflow.db") as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
     env = {
         **os.environ,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",  # where the provider has it: no fork at all
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
             {"type": "file", "log_file_path": str(events_file), "append": True}
         ),
