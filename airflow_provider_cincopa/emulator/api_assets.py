@@ -34,6 +34,7 @@ VIDEO_RENDITIONS = (
     ("ts_480p", "480p", "application/x-mpegURL", 0.4, "6480p/{name}.m3u8"),
     ("mp4_hd", "hd", "video/mp4", 1.1, "6/{name}.mp4"),
     ("jpg_600x450", "600x450", "image/jpeg", 0.001, "182/{name}"),
+    ("jpg_200x150", "200x150", "image/jpeg", 0.0005, "181/{name}"),
 )
 
 
