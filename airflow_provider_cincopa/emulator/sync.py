@@ -25,15 +25,9 @@ if TYPE_CHECKING:
 
 SYNCED, PENDING, FAILED = "synced", "pending", "failed"
 
-#: Renditions a synced asset lists besides ``original`` (names from the media-platform sample).
+#: Renditions a synced asset other than a video lists besides ``original`` (names from the
+#: media-platform sample). A video's are ``api_assets.VIDEO_RENDITIONS``, shaped as in that sample.
 RENDITIONS = {
-    "video": (
-        ("mp4_hd", "hd", "video/mp4", ".mp4"),
-        ("ts_720p", "720p", "application/x-mpegURL", ".m3u8"),
-        ("ts_480p", "480p", "application/x-mpegURL", ".m3u8"),
-        ("jpg_600x450", "600x450", "image/jpeg", ".jpg"),
-        ("jpg_200x150", "200x150", "image/jpeg", ".jpg"),
-    ),
     "image": (
         ("jpg_600x450", "600x450", "image/jpeg", ".jpg"),
         ("jpg_200x150", "200x150", "image/jpeg", ".jpg"),
