@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-assets", type=int, help="refuse uploads past this many assets")
     parser.add_argument("--import-rate", type=int, default=0, help="bytes/s cap for upload_from_url downloads")
     parser.add_argument(
+        "--discard-uploads",
+        action="store_true",
+        help="count uploaded bytes but keep none (benchmarks: the file reads back as zeros)",
+    )
+    parser.add_argument(
         "--http",
         choices=("auto", "httptools", "h11"),
         default="auto",
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         bandwidth=args.bandwidth,
         max_assets=args.max_assets,
         import_rate=args.import_rate,
+        discard_uploads=args.discard_uploads,
     )
     # Our own handlers, not uvicorn's: uvicorn re-raises the signal after shutting down, which
     # would kill the process before the temp data dir is removed.

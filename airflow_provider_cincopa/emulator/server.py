@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT as _HIGH_WATER_LIMIT
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from airflow_provider_cincopa.emulator.app import DropConnection, create_app
@@ -62,8 +63,39 @@ def http_protocol(name: str = "auto") -> type[Any]:
             if name == "httptools":
                 raise
         else:
-            return dropping(HttpToolsProtocol)
+            return dropping(_lean_body(HttpToolsProtocol))
     return DroppingH11Protocol
+
+
+def _lean_body(protocol: type[Any]) -> type[Any]:
+    """
+    uvicorn's httptools protocol, handing each body piece to the app without copying it.
+
+    Since uvicorn 0.36 the request cycle gathers body pieces in a fresh ``bytearray`` and hands
+    the app ``bytes(...)`` of it: two copies of every uploaded byte, and a ``bytearray`` grown anew
+    for each ~256 KiB piece, which on this VM costs page faults. It was ~130 us a piece, the
+    largest part of the emulator's CPU per uploaded GiB, and more than the raw socket reads
+    (profiled: uvicorn's ``on_body`` alone was 0.56 s of the emulator's ~1 s per GiB with four
+    chunks in flight). A piece that arrives while nothing is waiting is kept as the ``bytes``
+    httptools made (``bytes(b)`` of a ``bytes`` is the same object); a piece arriving before the
+    app took the previous one goes through uvicorn's own path. Only the emulator does this:
+    Cincopa's front end is not uvicorn, and the emulator must not be what an upload benchmark
+    measures.
+    """
+
+    class LeanBody(protocol):  # type: ignore[misc]
+        def on_body(self, body: bytes) -> None:
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or cycle.body or cycle.response_complete or self.parser.should_upgrade():
+                super().on_body(body)
+                return
+            cycle.body = body
+            if len(body) > _HIGH_WATER_LIMIT:
+                self.flow.pause_reading()
+            cycle.message_event.set()
+
+    LeanBody.__name__ = LeanBody.__qualname__ = f"LeanBody{protocol.__name__}"
+    return LeanBody
 
 
 def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -101,6 +133,9 @@ class EmulatorServer:
     :param extra_tokens: more tokens with limited permissions, ``{token: (permission, ...)}``.
     :param http: the HTTP protocol, ``auto`` (httptools when installed), ``httptools`` or ``h11``.
     :param loop: the event loop, ``auto`` (uvloop when installed), ``uvloop`` or ``asyncio``.
+    :param discard_uploads: count uploaded bytes but write none (benchmarks): the asset has its
+        size, its content reads as zeros. Upload benchmarks use it so that they measure the two
+        uploaders, not the disk or this VM's first touch of fresh memory pages.
     :param knobs: start-up fault knobs, as ``POST /_emulator/faults`` takes them (``latency``
         may be a number of seconds, ``bandwidth``, ``max_assets``, ``import_rate``, ...). They
         are the baseline that clearing the faults or a reset returns to.
@@ -116,11 +151,13 @@ class EmulatorServer:
         extra_tokens: dict[str, tuple[str, ...]] | None = None,
         http: str = "auto",
         loop: str = "auto",
+        discard_uploads: bool = False,
         **knobs: Any,
     ) -> None:
         protocol, self._loop_factory = http_protocol(http), loop_factory(loop)  # bad names fail before binding
         baseline = _knobs(knobs)
         self.state = EmulatorState(token, data_dir, tuple(galleries), extra_tokens, baseline)
+        self.state.discard_uploads = discard_uploads
         # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
         # and accepted sockets inherit proto 0 from a plain socket(). Without it, every answer on
         # a kept-alive connection after the first waited ~40 ms (Nagle against the client's

@@ -59,6 +59,9 @@ class EmulatorState:
     :param knobs: start-up fault knobs (``latency``, ``bandwidth``, ``max_assets``, ``import_rate``).
     """
 
+    #: Count uploaded bytes but write none (``EmulatorServer(discard_uploads=True)``, benchmarks).
+    discard_uploads = False
+
     def __init__(
         self,
         token: str,

@@ -121,7 +121,7 @@ async def receive(
     check_body_type(headers)
     start, end, total = parse_range(headers)
     session = _session(state, query, headers, total, target)
-    written, stored = await _write(session, start, end, body)
+    written, stored = await _write(session, start, end, body, keep=not state.discard_uploads)
     session.bytes_received_total += written
     if session.final_answer is not None:
         # A chunk retried after the file completed (its answer was lost): no new asset, and the
@@ -163,10 +163,13 @@ def _answer_completed(state: EmulatorState, session: UploadSession) -> str:
     return session.final_answer
 
 
-async def _write(session: UploadSession, start: int, end: int, body: AsyncIterator[bytes]) -> tuple[int, bool]:
+async def _write(
+    session: UploadSession, start: int, end: int, body: AsyncIterator[bytes], keep: bool = True
+) -> tuple[int, bool]:
     """
     Write the body at ``start``. Returns how many bytes came (all counted, none past ``end``
-    written) and whether the session's file was there to take them.
+    written) and whether the session's file was there to take them. With ``keep`` False the bytes
+    are only counted; the file gets its size (a hole) so the asset's size is right.
     """
     try:
         fd = os.open(session.path, os.O_WRONLY)
@@ -175,10 +178,12 @@ async def _write(session: UploadSession, start: int, end: int, body: AsyncIterat
     offset = start
     try:
         async for piece in body:
-            keep = piece[: max(0, end - offset)]
-            if fd >= 0 and keep and session.final_answer is None:
-                os.pwrite(fd, keep, offset)
+            kept = piece[: max(0, end - offset)] if keep else b""
+            if fd >= 0 and kept and session.final_answer is None:
+                os.pwrite(fd, kept, offset)
             offset += len(piece)
+        if fd >= 0 and not keep and os.fstat(fd).st_size < min(offset, end):
+            os.ftruncate(fd, min(offset, end))
     finally:
         if fd >= 0:
             os.close(fd)
