@@ -36,6 +36,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaInputError,
     CincopaUploadError,
 )
+from airflow_provider_cincopa.hooks._parallel import MIN_AUTO_CHUNK, ChunkGate, auto_chunk_size
 from airflow_provider_cincopa.hooks._transport import (
     BackoffWithRetryAfter,
     MalformedAnswerError,
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[int, int], None]
 
-DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+#: The smallest chunk size chosen when none is given (see ``_parallel.auto_chunk_size``: up to 47 MiB).
+DEFAULT_CHUNK_SIZE = MIN_AUTO_CHUNK
 DEFAULT_PARALLEL_CHUNKS = 4
 #: Cincopa's own uploader waits 2 minutes for a chunk's answer (wire-protocol page).
 CHUNK_READ_TIMEOUT = 120.0
@@ -138,8 +140,10 @@ class ChunkedUpload:
     :param source: local path, object-storage URL or ``ObjectStoragePath``.
     :param source_conn_id: the connection object storage reads ``source`` with.
     :param filename: the name Cincopa shows (default: the source's name).
-    :param chunk_size: bytes per request.
-    :param max_parallel_chunks: requests in flight at once.
+    :param chunk_size: bytes per request; by default 16 to 47 MiB by the file's size
+        (:func:`~airflow_provider_cincopa.hooks._parallel.auto_chunk_size`).
+    :param max_parallel_chunks: the most requests in flight at once. The upload starts with one
+        and keeps this many only where they move the bytes faster (``_parallel.ChunkGate``).
     :param progress_callback: ``callback(bytes_done, total_bytes)`` after each chunk.
     :param cancel: set it (from another thread, e.g. ``on_kill``) to stop sending chunks.
     """
@@ -156,9 +160,9 @@ class ChunkedUpload:
         progress_callback: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+        self.chunk_size = 0 if chunk_size is None else int(chunk_size)
         self.parallel = DEFAULT_PARALLEL_CHUNKS if max_parallel_chunks is None else int(max_parallel_chunks)
-        if self.chunk_size <= 0:
+        if chunk_size is not None and self.chunk_size <= 0:
             raise CincopaInputError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
         if self.parallel <= 0:
             raise CincopaInputError(f"max_parallel_chunks must be at least 1, got {max_parallel_chunks!r}")
@@ -168,6 +172,8 @@ class ChunkedUpload:
         self.log = hook.log
         self.progress_callback = progress_callback
         self.source: Source = open_source(source, source_conn_id)
+        if chunk_size is None:
+            self.chunk_size = auto_chunk_size(self.source.size, self.parallel)
         self.filename = filename or self.source.name
         self._cancel = cancel or threading.Event()
         self._stop = threading.Event()
@@ -317,6 +323,7 @@ class ChunkedUpload:
         self._started = time.monotonic()
         self._sent_this_try = 0
         self._base_done = self._state.bytes_done
+        self._gate = ChunkGate(self.parallel, self.log)
         if not ranges:
             return
         ticking = threading.Event()
@@ -344,8 +351,11 @@ class ChunkedUpload:
             self._log_progress()
 
     def _send_chunk(self, start: int, end: int) -> None:
-        if self._halted():
-            return
+        with self._gate.slot(self._halted) as admitted:
+            if admitted:
+                self._send_admitted_chunk(start, end)
+
+    def _send_admitted_chunk(self, start: int, end: int) -> None:
         settings = self.hook.settings
         retrying = Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
@@ -409,6 +419,7 @@ class ChunkedUpload:
     def _count_sent(self, n: int) -> None:
         with self._lock:
             self._sent_this_try += n
+        self._gate.sent(n)
 
     def _notify(self) -> None:
         if self._on_state is not None:
