@@ -32,7 +32,7 @@ hook = CincopaHook()
 hook.ping()
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.monotonic()
-result = hook.upload_file(url, source_conn_id=conn_id, chunk_size=chunk, max_parallel_chunks=parallel)
+result = hook.upload_file(url, source_conn_id=conn_id, chunk_size=chunk or None, max_parallel_chunks=parallel)
 elapsed = time.monotonic() - start
 print(json.dumps({"rid": result.rid, "seconds": elapsed, "rss_before_kib": rss_before,
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -131,6 +131,7 @@ def serve() -> None:
     """The S3 server process: prints its URL, then takes ``put PATH KEY`` and ``delete KEY`` lines."""
     import boto3
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
     from moto.server import ThreadedMotoServer
 
     logging.disable(logging.INFO)  # werkzeug logs every request
@@ -140,7 +141,11 @@ def serve() -> None:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     keys = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)
+    # moto assembles a multipart object in memory when it completes: minutes for 4 GiB on a busy
+    # machine. A retried CompleteMultipartUpload after botocore's 60 s read timeout finds the
+    # upload gone (KeyError in moto), so wait instead, and do not retry.
+    config = Config(read_timeout=1800, retries={"max_attempts": 1})
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", config=config, **keys)
     client.create_bucket(Bucket=BUCKET)
     print(url, flush=True)
     for line in sys.stdin:

@@ -4,6 +4,7 @@ Benchmark: N ``CincopaUploadStatusSensor``s waiting in a real deployment, ``defe
 ``start_from_trigger=True`` (the scheduler hands the wait to the triggerer, which ends the task).
 
     .venv/bin/python benchmarks/sensor_deployment_benchmark.py [--sensors 30] [--import-seconds 90]
+    .venv/bin/python benchmarks/sensor_deployment_benchmark.py --sensors 1000 --ways start_from_trigger
 
 Starts the emulator and a source server on loopback and a deployment (tests/deployment.py:
 api-server, scheduler with the LocalExecutor, dag-processor, triggerer; SQLite) with two DAGs:
@@ -153,7 +154,15 @@ def main() -> None:
     parser.add_argument(
         "--import-seconds", type=float, default=90, help="how long the import runs (every sensor should defer)"
     )
+    parser.add_argument(
+        "--ways",
+        default="deferrable,start_from_trigger",
+        help="which DAGs to run: deferrable, start_from_trigger or both (comma list)",
+    )
     args = parser.parse_args()
+    ways = {way: dag_id for way, dag_id in DAG_IDS.items() if way.split("=")[0] in args.ways.split(",")}
+    if not ways:
+        parser.error(f"--ways takes deferrable and/or start_from_trigger, got {args.ways!r}")
 
     from airflow_provider_cincopa.emulator.testing import EmulatorProcess
 
@@ -170,7 +179,7 @@ def main() -> None:
         deployment._dag_ids = lambda: list(DAG_IDS.values())  # type: ignore[method-assign]  (made in a loop)
         root = emulator.base_url.split("/v2/")[0]
         with deployment:
-            for way, dag_id in DAG_IDS.items():
+            for way, dag_id in ways.items():
                 results[way] = run_one(deployment, root, dag_id, source_url, args.import_seconds)
     source.shutdown()
     keys = list(next(iter(results.values())))

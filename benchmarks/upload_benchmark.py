@@ -9,11 +9,19 @@ and print throughput, their ratio, CPU-seconds per GiB on each side and the uplo
 
 curl posts the whole file in one request (``curl -T FILE -X POST`` with the headers the provider
 sends), the fastest a single client puts bytes on this loopback. Each run uploads the same file
-with curl and with the provider (16 MiB chunks, 4 in flight: the defaults) to the same emulator,
+with curl and with the provider (its defaults: 16-47 MiB chunks by the file's size, up to 4 in
+flight, one while one moves 200 MB/s or more, see hooks/_parallel.py) to the same emulator,
 one after the other, alternating which goes first; the ratio is taken within each run, so a
 machine that others load slows both sides of it alike. CPU-seconds are per GiB uploaded: curl's
 process, the provider's upload (its process's CPU from just before the first chunk to the
 answer, so not Airflow's import), and the emulator's process while each side uploaded.
+
+The emulator runs with ``--discard-uploads`` (``--keep-bytes`` turns it off): it receives, parses
+and counts every byte as always but writes none, so what is measured is the two uploaders and
+not the disk. Kept on this machine's disk, a 4 GiB run passes the kernel's dirty-page limit and
+whichever side writes then is throttled by writeback; kept in ``/dev/shm``, each run pays for
+this VM's first touch of fresh memory pages. Either made two runs of the same code differ by
+1.5 x. The files to upload go to ``--work-dir`` (default ``/dev/shm`` where it has room).
 
 The provider's uploading process is this script's child, so its peak RSS (``ru_maxrss``) covers
 only the hook, Airflow's imports and the chunks in flight, not the emulator or file generation.
@@ -28,6 +36,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +46,7 @@ import urllib.request
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 CHILD = """
@@ -47,7 +57,7 @@ hook = CincopaHook()
 hook.ping()
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu, start = time.process_time(), time.monotonic()
-result = hook.upload_file(path, chunk_size=chunk, max_parallel_chunks=parallel)
+result = hook.upload_file(path, chunk_size=chunk or None, max_parallel_chunks=parallel)
 elapsed, cpu = time.monotonic() - start, time.process_time() - cpu
 print(json.dumps({"rid": result.rid, "seconds": elapsed, "cpu": cpu, "rss_before_kib": rss_before,
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -134,12 +144,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mib", default="256,1024,4096", help="comma list of file sizes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (and per --parallel value)")
-    parser.add_argument("--chunk-mib", type=int, default=16)
+    parser.add_argument("--chunk-mib", type=int, default=0, help="0: the provider's default (16-47 MiB by size)")
     parser.add_argument("--parallel", default="4", help="chunks in flight; a comma list compares several")
     parser.add_argument("--bandwidth", type=int, default=0, help="emulator cap, bytes/s per request")
     parser.add_argument("--no-curl", action="store_true", help="skip the curl comparison")
     parser.add_argument("--s3", action="store_true", help="also upload each file from s3:// (moto on loopback)")
     parser.add_argument("--emulator-args", default="", help="more emulator CLI arguments, e.g. '--http h11'")
+    parser.add_argument("--work-dir", help="where the files to upload go (default: /dev/shm if roomy)")
+    parser.add_argument("--keep-bytes", action="store_true", help="the emulator stores what it receives")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes_mib.split(",")]
     parallels = [int(p) for p in args.parallel.split(",")]
@@ -147,92 +159,107 @@ def main() -> None:
     from airflow_provider_cincopa.emulator.testing import EmulatorProcess
 
     token = "bench-" + os.urandom(8).hex()
-    extra = args.emulator_args.split()
-    with tempfile.TemporaryDirectory() as tmp, EmulatorProcess(token=token, extra_args=extra) as emulator:
-        assert emulator.proc is not None
-        emulator_pid = emulator.proc.pid
-        root = emulator.base_url.split("/v2/")[0]
-        conn = json.dumps({"conn_type": "cincopa", "password": token, "host": emulator.base_url})
-        env = {**os.environ, "AIRFLOW_CONN_CINCOPA_DEFAULT": conn, "AIRFLOW_HOME": tmp}
-        os.environ.update(AIRFLOW_CONN_CINCOPA_DEFAULT=conn, AIRFLOW_HOME=tmp)
+    work_dir = args.work_dir or _memory_dir(max(sizes) * MiB * 1.5)
+    extra = [*([] if args.keep_bytes else ["--discard-uploads"]), *args.emulator_args.split()]
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, EmulatorProcess(token=token, extra_args=extra) as emulator:
+        _run(args, sizes, parallels, token, tmp, emulator)
 
-        def clean() -> None:
-            _post_json(f"{root}/_emulator/reset", {})  # deletes the assets: 4 GiB each
-            if args.bandwidth:
-                _post_json(f"{root}/_emulator/faults", {"bandwidth": args.bandwidth})
 
-        clean()
-        s3 = None
-        if args.s3:
-            from s3_source import S3Bench  # this folder is on sys.path when the script runs
+def _memory_dir(needed: float) -> str | None:
+    """``/dev/shm`` if it can hold ``needed`` bytes, else the default temp dir."""
+    try:
+        return "/dev/shm" if shutil.disk_usage("/dev/shm").free > needed else None
+    except OSError:
+        return None
 
-            s3 = S3Bench(env)
-        print(
-            f"chunk {args.chunk_mib} MiB; emulator bandwidth cap {args.bandwidth or 'none'}; "
-            f"emulator args {args.emulator_args or '(defaults)'}; {os.cpu_count()} cores; "
-            f"load average at start {os.getloadavg()[0]:.1f}"
-        )
-        print("CPU columns: CPU-seconds per GiB uploaded (emulator: while curl / while the provider uploaded)")
-        print()
-        print(
-            "| file MiB | in flight | run | curl MiB/s | provider MiB/s | provider / curl | curl CPU | "
-            "provider CPU | emulator CPU | peak RSS MiB |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        summary: dict[tuple[int, int], dict[str, list[float]]] = {}
-        for mib in sizes:
-            path = Path(tmp) / f"bench-{mib}.mp4"
-            _make_file(path, mib)
-            for parallel in parallels:
-                for run in range(args.repeat):
-                    chunk = args.chunk_mib * MiB
-                    curl, emu_curl = ({}, None) if args.no_curl or run % 2 else _curl_run(emulator_pid, path, clean)
-                    provider, emu_provider = _measured(emulator_pid, partial(_provider, path, chunk, parallel, env))
-                    clean()
-                    if not args.no_curl and run % 2:
-                        curl, emu_curl = _curl_run(emulator_pid, path, clean)
-                    rate = mib / provider["seconds"]
-                    curl_rate = mib / curl["seconds"] if curl else None
-                    ratio = rate / curl_rate if curl_rate else None
-                    stats = summary.setdefault((mib, parallel), {"rate": [], "ratio": [], "rss": []})
-                    stats["rate"].append(rate)
-                    stats["rss"].append(provider["peak_rss_kib"] / 1024)
-                    if ratio is not None:
-                        stats["ratio"].append(ratio)
-                    cells = [
-                        mib,
-                        parallel,
-                        run + 1,
-                        f"{curl_rate:.0f}" if curl_rate else "-",
-                        f"{rate:.0f}",
-                        f"{ratio:.2f} x" if ratio else "-",
-                        _per_gib(curl.get("cpu"), mib),
-                        _per_gib(provider["cpu"], mib),
-                        f"{_per_gib(emu_curl, mib)} / {_per_gib(emu_provider, mib)}",
-                        f"{provider['peak_rss_kib'] / 1024:.0f} (imports: {provider['rss_before_kib'] / 1024:.0f})",
-                    ]
-                    print("| " + " | ".join(map(str, cells)) + " |", flush=True)
-                if s3 is not None:  # the same file from s3://, beside the local rows; the ratio is to curl from disk
-                    r = s3.upload(path, args.chunk_mib * MiB, parallel)
-                    clean()
-                    rate = mib / r["seconds"]
-                    print(
-                        f"| {mib} s3:// | {parallel} | - | - | {rate:.0f} | - | - | - | - | "
-                        f"{r['peak_rss_kib'] / 1024:.0f} (imports: {r['rss_before_kib'] / 1024:.0f}) |",
-                        flush=True,
-                    )
-            path.unlink()
 
-        print()
-        print("| file MiB | in flight | provider MiB/s (median) | provider / curl (median, min-max) | "
-              f"vs {parallels[0]} in flight | peak RSS MiB (max) |")  # fmt: skip
-        print("|---|---|---|---|---|---|")
-        for (mib, parallel), stats in summary.items():
-            rate = statistics.median(stats["rate"])
-            base = statistics.median(summary[(mib, parallels[0])]["rate"])
-            ratios = stats["ratio"]
-            ratio = f"{statistics.median(ratios):.2f} x ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else "-"
-            print(f"| {mib} | {parallel} | {rate:.0f} | {ratio} | {rate / base:.2f} x | {max(stats['rss']):.0f} |")
+def _run(args: argparse.Namespace, sizes: list[int], parallels: list[int], token: str, tmp: str, emulator: Any) -> None:
+    assert emulator.proc is not None
+    emulator_pid = emulator.proc.pid
+    root = emulator.base_url.split("/v2/")[0]
+    conn = json.dumps({"conn_type": "cincopa", "password": token, "host": emulator.base_url})
+    env = {**os.environ, "AIRFLOW_CONN_CINCOPA_DEFAULT": conn, "AIRFLOW_HOME": tmp}
+    os.environ.update(AIRFLOW_CONN_CINCOPA_DEFAULT=conn, AIRFLOW_HOME=tmp)
+
+    def clean() -> None:
+        _post_json(f"{root}/_emulator/reset", {})  # deletes the assets: 4 GiB each
+        if args.bandwidth:
+            _post_json(f"{root}/_emulator/faults", {"bandwidth": args.bandwidth})
+
+    clean()
+    s3 = None
+    if args.s3:
+        from s3_source import S3Bench  # this folder is on sys.path when the script runs
+
+        s3 = S3Bench(env)
+    chunk_text = f"{args.chunk_mib} MiB" if args.chunk_mib else "the default (16-47 MiB by size)"
+    print(
+        f"chunk {chunk_text}; emulator bandwidth cap {args.bandwidth or 'none'}; "
+        f"emulator args {' '.join(emulator.extra_args) or '(defaults)'}; files in {Path(tmp).parent}; "
+        f"{os.cpu_count()} cores; "
+        f"load average at start {os.getloadavg()[0]:.1f}"
+    )
+    print("CPU columns: CPU-seconds per GiB uploaded (emulator: while curl / while the provider uploaded)")
+    print()
+    print(
+        "| file MiB | in flight | run | curl MiB/s | provider MiB/s | provider / curl | curl CPU | "
+        "provider CPU | emulator CPU | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    summary: dict[tuple[int, int], dict[str, list[float]]] = {}
+    for mib in sizes:
+        path = Path(tmp) / f"bench-{mib}.mp4"
+        _make_file(path, mib)
+        for parallel in parallels:
+            for run in range(args.repeat):
+                chunk = args.chunk_mib * MiB
+                curl, emu_curl = ({}, None) if args.no_curl or run % 2 else _curl_run(emulator_pid, path, clean)
+                provider, emu_provider = _measured(emulator_pid, partial(_provider, path, chunk, parallel, env))
+                clean()
+                if not args.no_curl and run % 2:
+                    curl, emu_curl = _curl_run(emulator_pid, path, clean)
+                rate = mib / provider["seconds"]
+                curl_rate = mib / curl["seconds"] if curl else None
+                ratio = rate / curl_rate if curl_rate else None
+                stats = summary.setdefault((mib, parallel), {"rate": [], "ratio": [], "rss": []})
+                stats["rate"].append(rate)
+                stats["rss"].append(provider["peak_rss_kib"] / 1024)
+                if ratio is not None:
+                    stats["ratio"].append(ratio)
+                cells = [
+                    mib,
+                    parallel,
+                    run + 1,
+                    f"{curl_rate:.0f}" if curl_rate else "-",
+                    f"{rate:.0f}",
+                    f"{ratio:.2f} x" if ratio else "-",
+                    _per_gib(curl.get("cpu"), mib),
+                    _per_gib(provider["cpu"], mib),
+                    f"{_per_gib(emu_curl, mib)} / {_per_gib(emu_provider, mib)}",
+                    f"{provider['peak_rss_kib'] / 1024:.0f} (imports: {provider['rss_before_kib'] / 1024:.0f})",
+                ]
+                print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+            if s3 is not None:  # the same file from s3://, beside the local rows; the ratio is to curl from disk
+                r = s3.upload(path, args.chunk_mib * MiB, parallel)
+                clean()
+                rate = mib / r["seconds"]
+                print(
+                    f"| {mib} s3:// | {parallel} | - | - | {rate:.0f} | - | - | - | - | "
+                    f"{r['peak_rss_kib'] / 1024:.0f} (imports: {r['rss_before_kib'] / 1024:.0f}) |",
+                    flush=True,
+                )
+        path.unlink()
+
+    print()
+    print("| file MiB | in flight | provider MiB/s (median) | provider / curl (median, min-max) | "
+          f"vs {parallels[0]} in flight | peak RSS MiB (max) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for (mib, parallel), stats in summary.items():
+        rate = statistics.median(stats["rate"])
+        base = statistics.median(summary[(mib, parallels[0])]["rate"])
+        ratios = stats["ratio"]
+        ratio = f"{statistics.median(ratios):.2f} x ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else "-"
+        print(f"| {mib} | {parallel} | {rate:.0f} | {ratio} | {rate / base:.2f} x | {max(stats['rss']):.0f} |")
 
 
 if __name__ == "__main__":
