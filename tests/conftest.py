@@ -33,6 +33,8 @@ os.environ.update(
 
 #: A token that is easy to search for: the leak tests look for it everywhere.
 TOKEN = "LEAKCANARY" + secrets.token_hex(12)
+#: The emulator's second token: it may call ping and asset.list only (anything else: HTTP 403).
+READONLY = "READONLYTOKEN123"
 
 
 from tests.support import Emulator  # noqa: E402
@@ -62,7 +64,7 @@ def emulator_process() -> Iterator[object]:
     from airflow_provider_cincopa.emulator.testing import EmulatorProcess
 
     with EmulatorProcess(
-        token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token", "READONLYTOKEN123=ping|asset.list"]
+        token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token", f"{READONLY}=ping|asset.list"]
     ) as proc:
         yield proc
 
@@ -85,6 +87,22 @@ def hook(emulator: Emulator) -> Iterator[object]:
     h = CincopaHook()
     yield h
     h.close()
+
+
+@pytest.fixture
+def done_import(emulator: Emulator, media_server: MediaServer) -> str:
+    """The status_id of a URL import that has finished (the asset exists), for triggers to poll."""
+    import time
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    hook = CincopaHook()
+    status_id = hook.upload_from_url(media_server.add("done.mp4", b"d" * 5000))
+    deadline = time.monotonic() + 30
+    while hook.get_upload_from_url_status(status_id).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    hook.close()
+    return status_id
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:

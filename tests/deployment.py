@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from tests.support import free_port
 
 #: Every component; the order is the start order.
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
@@ -77,12 +78,6 @@ def _die_with_parent() -> None:
 
 class DeploymentError(AssertionError):
     """A component died, a wait timed out, or the REST API answered an error."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, lines: int, skip: str | None = None) -> str:

@@ -1,4 +1,7 @@
-"""Helpers for the tests: the emulator's inspection API and running DAG files with ``dag.test()``."""
+"""
+Helpers for the tests: the emulator's inspection API, running DAG files with ``dag.test()``, and
+deferred tasks resumed by a real ``airflow triggerer``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,12 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +247,104 @@ def rerun_task(dags_folder: str | Path, dag_id: str, task_id: str) -> tuple[Any,
         session.expunge_all()
     return ti, dag_run
 
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listened on a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def first_event(trigger: Any) -> dict[str, Any]:
+    """The payload of the first event ``trigger`` fires when it runs."""
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+# -- deferred tasks resumed through a real `airflow triggerer` ---------------------------------
+
+
+def defer_every_task(dag: Any) -> None:
+    """
+    Create a run of ``dag`` and run each of its tasks without the inline trigger runner, so that
+    deferring really hands each trigger to a triggerer: every task must end deferred.
+
+    ``dag.test()`` creates and syncs the run with every task only marked successful; the tasks
+    are then scheduled again, on their next try, and run here.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    dag.test(mark_success_pattern=".*")
+    with create_session() as session:
+        dag_run = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).one()
+        dag_run.state = DagRunState.RUNNING
+        for ti in dag_run.get_task_instances(session=session):
+            ti.state, ti.try_number = TaskInstanceState.SCHEDULED, ti.try_number + 1
+        session.commit()
+    with create_session() as session:
+        dag_run = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).one()
+        for ti in dag_run.get_task_instances(session=session):
+            run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
+            assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
+
+
+def run_triggerer_until_resumed(
+    dag_id: str, log_path: Path, *, timeout: float = 180, while_running: Callable[[], None] | None = None
+) -> None:
+    """
+    Run ``airflow triggerer`` until no task of ``dag_id``'s run is deferred any more: each must
+    then be scheduled again (its trigger fired). The triggerer's output goes to ``log_path``.
+
+    :param timeout: seconds to wait for every task.
+    :param while_running: called once the triggerer is started (to change what a trigger waits for).
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        # Triggers left by earlier tests' dag.test() runs, whose tasks are long done: a deployment's
+        # triggerer would not be handed them (Airflow 3.0's dies running them next to ours).
+        live = session.query(TaskInstance.trigger_id).filter(TaskInstance.state == TaskInstanceState.DEFERRED)
+        session.query(Trigger).filter(Trigger.id.not_in(live.scalar_subquery())).delete(synchronize_session=False)
+    env = {**os.environ, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+    with log_path.open("a") as log:
+        triggerer = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "triggerer"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        if while_running is not None:
+            while_running()
+        states: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                dag_run = session.query(DagRun).filter(DagRun.dag_id == dag_id).one()
+                states = {ti.task_id: ti.state for ti in dag_run.get_task_instances(session=session)}
+            if TaskInstanceState.DEFERRED not in states.values():
+                break
+            time.sleep(0.5)
+        assert set(states.values()) == {TaskInstanceState.SCHEDULED}, (states, log_path.read_text()[-3000:])
+    finally:
+        triggerer.terminate()
+        triggerer.wait(timeout=60)
+
+
+def resume_every_task(dag: Any) -> tuple[Any, dict[str, Any]]:
+    """
+    Run each task of ``dag``'s run again once its trigger fired (it resumes in its
+    ``method_name``); returns the DagRun and ``{task_id: state}``.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dag_run = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id).one()
+        for ti in dag_run.get_task_instances(session=session):
+            run_task(ti, dag.task_dict[ti.task_id])
+        return dag_run, {ti.task_id: ti.state for ti in dag_run.get_task_instances(session=session)}

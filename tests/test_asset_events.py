@@ -26,7 +26,7 @@ from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.triggers.cincopa import CincopaAssetEventTrigger
 from airflow_provider_cincopa.triggers.events import CURSOR_KEY_PREFIX, POLL_PAGE_SIZE, AssetLister
 from tests.conftest import TOKEN, set_connection
-from tests.support import airflow_version
+from tests.support import airflow_version, free_port
 
 FAST = 0.2  # seconds between polls
 
@@ -308,11 +308,7 @@ async def test_5xx_is_retried_with_backoff_without_events_and_the_watcher_goes_o
 
 
 async def test_unreachable_cincopa_is_retried_and_fires_nothing(emulator, monkeypatch, capsys):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once closed
+    port = free_port()  # nothing listens there
     set_connection(monkeypatch, "cincopa_down", password=TOKEN, host=f"http://127.0.0.1:{port}/v2/")
     watch = Watch(CincopaAssetEventTrigger(cincopa_conn_id="cincopa_down", poll_interval=0.05).run())
     logged = ""

@@ -10,9 +10,6 @@ import asyncio
 import importlib
 import os
 import re
-import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -23,7 +20,16 @@ import pytest
 from airflow_provider_cincopa.triggers.cincopa import CincopaAssetSyncedTrigger
 from airflow_provider_cincopa.types import AssetSyncStatus
 from tests.conftest import DAGS_FOLDER, TOKEN
-from tests.support import airflow_version, dag_bag, run_dag, run_task, task_states, xcom
+from tests.support import (
+    airflow_version,
+    dag_bag,
+    defer_every_task,
+    resume_every_task,
+    run_dag,
+    run_triggerer_until_resumed,
+    task_states,
+    xcom,
+)
 
 #: What the emulator lists for a synced video besides ``original`` (emulator/sync.py).
 RENDITIONS = {"mp4_hd", "ts_720p", "ts_480p", "jpg_600x450", "jpg_200x150"}
@@ -334,61 +340,14 @@ def test_sensor_turns_trigger_events_into_results():
 # -- deferred through a real triggerer ---------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_triggerer_until_resumed(emulator, log_path, batch: list[str], rids: dict[str, str]) -> None:
-    """Run ``airflow triggerer`` until no ``wait_<name>`` of ``batch`` is deferred any more."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.trigger import Trigger
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-
-    with create_session() as session:
-        # Triggers left by earlier tests' dag.test() runs, whose tasks are long done: a deployment's
-        # triggerer would not be handed them (Airflow 3.0's dies running them next to ours).
-        live = session.query(TaskInstance.trigger_id).filter(TaskInstance.state == TaskInstanceState.DEFERRED)
-        session.query(Trigger).filter(Trigger.id.not_in(live.scalar_subquery())).delete(synchronize_session=False)
-    env = {**os.environ, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
-    with log_path.open("a") as log:
-        triggerer = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "triggerer"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 180
-        if "gone" in batch:
-            while polls_of(emulator, rids["gone"]) < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)  # delete it only once the trigger has seen it pending
-            assert polls_of(emulator, rids["gone"]) >= 2, log_path.read_text()[-3000:]
-            CincopaHook().delete_asset(rids["gone"])
-        states: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            with create_session() as session:
-                run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-                states = {f"wait_{n}": run.get_task_instance(f"wait_{n}", session=session).state for n in batch}
-            if TaskInstanceState.DEFERRED not in states.values():
-                break
-            time.sleep(0.5)
-        assert set(states.values()) == {TaskInstanceState.SCHEDULED}, (states, log_path.read_text()[-3000:])
-    finally:
-        triggerer.terminate()
-        triggerer.wait(timeout=60)
-
-
 def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, capfd):
     """
     Four sensors defer at once (each first poke sees ``pending``) and one triggerer process runs
     their four triggers: one asset syncs, one fails, one is deleted while waited for, one is late.
     """
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.state import TaskInstanceState
+
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
     emulator.faults(
         sync_polls={"ready.mp4": 3, "bad.mp4": 2},
@@ -408,26 +367,19 @@ def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, 
         )
     )
     dag = dag_bag(path).get_dag("synced_real_triggerer")
-    dag.test(mark_success_pattern="wait_.*")  # creates the run; the tasks are run below
-    with create_session() as session:
-        dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-        dag_run.state = DagRunState.RUNNING
-        for ti in dag_run.get_task_instances(session=session):
-            ti.state, ti.try_number = TaskInstanceState.SCHEDULED, ti.try_number + 1
-        session.commit()
-    with create_session() as session:
-        dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-        for ti in dag_run.get_task_instances(session=session):
-            run_task(ti, dag.task_dict[ti.task_id], run_triggerer=False)
-            assert ti.state == TaskInstanceState.DEFERRED, ti.task_id
+    defer_every_task(dag)
     log_path = tmp_path / "triggerer.log"
-    run_triggerer_until_resumed(emulator, log_path, list(rids), rids)
+
+    def delete_gone_once_polled() -> None:
+        deadline = time.monotonic() + 180
+        while polls_of(emulator, rids["gone"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # delete it only once the trigger has seen it pending
+        assert polls_of(emulator, rids["gone"]) >= 2, log_path.read_text()[-3000:]
+        CincopaHook().delete_asset(rids["gone"])
+
+    run_triggerer_until_resumed("synced_real_triggerer", log_path, while_running=delete_gone_once_polled)
     capfd.readouterr()
-    with create_session() as session:
-        dag_run = session.query(DagRun).filter(DagRun.dag_id == "synced_real_triggerer").one()
-        for ti in dag_run.get_task_instances(session=session):
-            run_task(ti, dag.task_dict[ti.task_id])
-        final = {ti.task_id: ti.state for ti in dag_run.get_task_instances(session=session)}
+    dag_run, final = resume_every_task(dag)
     # FAILED, not UP_FOR_RETRY: each has retries left, and none is spent on a final outcome.
     failed = TaskInstanceState.FAILED
     assert final == {

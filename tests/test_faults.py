@@ -5,7 +5,6 @@ one byte-identical asset, or a clear error and no half-made asset. No secret in 
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,7 +17,7 @@ from airflow_provider_cincopa.exceptions import (
 )
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from tests.conftest import TOKEN
-from tests.support import make_file, secrets_seen_by
+from tests.support import free_port, make_file, secrets_seen_by
 
 MiB = 1024 * 1024
 
@@ -180,9 +179,7 @@ def test_calls_that_create_are_not_retried_once_sent(fast_retries, emulator, med
 
 
 def test_calls_that_create_are_retried_when_never_sent(emulator, monkeypatch, capfd):
-    with socket.socket() as s:  # a port nobody listens on: connection refused, nothing sent
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v2/"
+    dead = f"http://127.0.0.1:{free_port()}/v2/"  # nobody listens there: connection refused, nothing sent
     monkeypatch.setenv(
         "AIRFLOW_CONN_CINCOPA_DEFAULT", emulator.connection_json(retries=2, timeout=1).replace(emulator.base_url, dead)
     )

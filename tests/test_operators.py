@@ -89,6 +89,29 @@ def test_upload_file_operator_with_dynamic_mapping(emulator, airflow_db, tmp_pat
     assert {xcom(dr, "up", i) for i in range(3)} == {a["rid"] for a in emulator.assets()}
 
 
+def test_meta_fields_take_default_args_templates_and_mapping(emulator, airflow_db, tmp_path):
+    # The seven fields come from one mixin: default_args still fill them, they are still rendered,
+    # and partial()/expand() still accept them, as when each operator named them itself.
+    video = tmp_path / "meta.mp4"
+    make_file(video, 700)
+    source = HEADER + textwrap.dedent(
+        f"""
+        with DAG("op_meta_fields", schedule=None, start_date=datetime(2026, 1, 1),
+                 default_args={{"related_link_text": "More"}}):
+            up = CincopaUploadFileOperator(task_id="up", source_path={str(video)!r}, caption="{{{{ dag.dag_id }}}}")
+            CincopaSetAssetMetaOperator.partial(task_id="meta", rid=up.output).expand(tags=[["x"], ["y", "z"]])
+        """
+    )
+    dr = run_dag(DAGS_FOLDER, "op_meta_fields", source)
+    assert dr.state == "success", task_states(dr)
+    [asset] = emulator.assets()
+    assert (asset["caption"], asset["related_link_text"]) == ("op_meta_fields", "More")
+    sets = [r["query"] for r in emulator.requests("/v2/asset.set_meta")]
+    assert sorted(q["tags"] for q in sets[1:]) == ["x", "y,z"]
+    assert all(q["related_link_text"] == "More" for q in sets), "default_args reach every operator's fields"
+    assert sets[0]["caption"] == "op_meta_fields" and not any("caption" in q for q in sets[1:])
+
+
 def test_failed_try_resumes_with_only_missing_ranges(emulator, airflow_db, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_DEFAULT", emulator.connection_json(retries=1, retry_deadline=5))
     video = tmp_path / "flaky.mp4"

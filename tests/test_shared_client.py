@@ -7,33 +7,11 @@ triggers run for real against the emulator; the checks read the emulator's reque
 from __future__ import annotations
 
 import asyncio
-import time
-
-import pytest
 
 from airflow_provider_cincopa.hooks import _async_client
-from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
-from tests.conftest import TOKEN, set_connection
-
-READONLY = "READONLYTOKEN123"  # conftest's extra emulator token: ping and asset.list only
-
-
-@pytest.fixture
-def done_import(emulator, media_server) -> str:
-    hook = CincopaHook()
-    status_id = hook.upload_from_url(media_server.add("shared.mp4", b"s" * 5000))
-    deadline = time.monotonic() + 30
-    while hook.get_upload_from_url_status(status_id).state == "running" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    hook.close()
-    return status_id
-
-
-async def first_event(trigger: CincopaUploadStatusTrigger) -> dict:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("no event")
+from tests.conftest import READONLY, TOKEN, set_connection
+from tests.support import first_event
 
 
 async def open_clients_once_idle() -> int:

@@ -12,7 +12,6 @@ import datetime
 import ipaddress
 import ssl
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,21 +27,10 @@ from airflow_provider_cincopa.hooks import cincopa as hook_module
 from airflow_provider_cincopa.hooks._transport import TransientError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
-from tests.conftest import TOKEN, set_connection
+from tests.conftest import READONLY, TOKEN, set_connection
+from tests.support import first_event
 
-READONLY = "READONLYTOKEN123"  # conftest's extra emulator token: ping and asset.list only
 STATUS_PATH = "/v2/asset.upload_from_url_get_status"
-
-
-@pytest.fixture
-def done_import(emulator, media_server) -> str:
-    hook = CincopaHook()
-    status_id = hook.upload_from_url(media_server.add("http.mp4", b"h" * 5000))
-    deadline = time.monotonic() + 30
-    while hook.get_upload_from_url_status(status_id).state == "running" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    hook.close()
-    return status_id
 
 
 @pytest.fixture
@@ -57,12 +45,6 @@ def connection_reads(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(hook_module, "aread_connection", counting)
     return reads
-
-
-async def first_event(trigger: CincopaUploadStatusTrigger) -> dict:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("no event")
 
 
 def test_triggers_starting_together_share_one_connection_read(emulator, done_import, connection_reads):

@@ -61,6 +61,7 @@ class FaultsAndLog:
 
         delay = faults.delay_for(path)
         if delay:
+            entry["delayed"] = delay  # what the latency knob did, for tests that must not time it
             await asyncio.sleep(delay)
         if (drop := faults.take("drop", path)) is not None and drop.get("after_handling"):
             # Handle the request for real (a chunk is stored, an asset made), then lose the answer.

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
 from airflow_provider_cincopa.hooks import _answers
-from airflow_provider_cincopa.hooks._api import CincopaAPI
+from airflow_provider_cincopa.hooks._api import CincopaAPI, page_of
 from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
 from airflow_provider_cincopa.redaction import redact, register_secret
 from airflow_provider_cincopa.types import (
@@ -89,17 +89,7 @@ class AssetsAPI(CincopaAPI):
             "details": details,
             "items_per_page": items_per_page,
         }
-        page = 1
-        while True:
-            answer = self.call("asset.list", {**params, "page": page})
-            items, paging = answer.get("items"), answer.get("items_data") or {}
-            if not isinstance(items, list):
-                raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
-            yield from items
-            pages = int(paging.get("pages_count") or 1)
-            if page >= pages or not items:
-                return
-            page += 1
+        yield from self._pages("asset.list", params, "items")
 
     async def alist_assets_page(
         self,
@@ -125,11 +115,7 @@ class AssetsAPI(CincopaAPI):
         check_positive(items_per_page, "items_per_page", allow_zero=False)
         params: dict[str, Any] = {"rid": comma_list(rid), "search": search, "tag": tag, "type": type}
         params.update(page=page, items_per_page=items_per_page)
-        answer = await self.acall("asset.list", params)
-        items, paging = answer.get("items"), answer.get("items_data") or {}
-        if not isinstance(items, list):
-            raise CincopaResponseError("Cincopa's answer to asset.list has no 'items' list", method="asset.list")
-        return items, int(paging.get("pages_count") or 1)
+        return page_of("asset.list", await self.acall("asset.list", params), "items")
 
     def get_asset(self, rid: str) -> dict[str, Any]:
         """

@@ -57,12 +57,17 @@ def rid_list(rids: str | Iterable[str] | None, name: str = "rids") -> str:
     return value
 
 
-def _pages_count(paging: Any) -> int:
-    # asset.list and gallery.get_items say `pages_count`; a third-party client reads gallery.list's
-    # as `page_count` (weak). Either is taken; neither means one page.
-    if not isinstance(paging, dict):
-        return 1
-    return int(paging.get("pages_count") or paging.get("page_count") or 1)
+def _mask_gallery_upload_urls(answer: dict[str, Any]) -> None:
+    # Each gallery's upload_url lets anyone upload into it: masked before any gallery is yielded.
+    galleries = answer.get("galleries")
+    for gallery in galleries if isinstance(galleries, list) else ():
+        if isinstance(gallery, dict) and gallery.get("upload_url"):
+            register_upload_url(str(gallery["upload_url"]))
+
+
+def _mask_upload_url(answer: dict[str, Any]) -> None:
+    if answer.get("upload_url"):
+        register_upload_url(str(answer["upload_url"]))
 
 
 class GalleriesAPI(CincopaAPI):
@@ -91,21 +96,7 @@ class GalleriesAPI(CincopaAPI):
         """
         check_positive(items_per_page, "items_per_page", allow_zero=False)
         params = {"search": search, "filter_tags": comma_list(filter_tags), "items_per_page": items_per_page}
-        page = 1
-        while True:
-            answer = self.call("gallery.list", {**params, "page": page})
-            galleries = answer.get("galleries")
-            if not isinstance(galleries, list):
-                raise CincopaResponseError(
-                    "Cincopa's answer to gallery.list has no 'galleries' list", method="gallery.list"
-                )
-            for gallery in galleries:
-                if isinstance(gallery, dict) and gallery.get("upload_url"):
-                    register_upload_url(str(gallery["upload_url"]))
-            yield from galleries
-            if page >= _pages_count(answer.get("items_data")) or not galleries:
-                return
-            page += 1
+        yield from self._pages("gallery.list", params, "galleries", on_answer=_mask_gallery_upload_urls)
 
     def find_galleries(self, name: str) -> list[dict[str, Any]]:
         """
@@ -163,22 +154,8 @@ class GalleriesAPI(CincopaAPI):
         """
         check_positive(items_per_page, "items_per_page", allow_zero=False)
         params = {"fid": required(fid, "fid"), "items_per_page": items_per_page, "details": details}
-        page = 1
-        while True:
-            answer = self.call("gallery.get_items", {**params, "page": page})
-            if answer.get("upload_url"):
-                register_upload_url(str(answer["upload_url"]))
-            # weak: two third-party clients read the items from `folder`.
-            folder = answer.get("folder")
-            if not isinstance(folder, dict) or not isinstance(folder.get("items"), list):
-                raise CincopaResponseError(
-                    "Cincopa's answer to gallery.get_items has no 'folder.items' list", method="gallery.get_items"
-                )
-            items = folder["items"]
-            yield from items
-            if page >= _pages_count(folder.get("items_data")) or not items:
-                return
-            page += 1
+        # weak: two third-party clients read the items (and their paging) from `folder`.
+        yield from self._pages("gallery.get_items", params, "folder.items", on_answer=_mask_upload_url)
 
     def add_to_gallery(
         self, fid: str, rids: str | Iterable[str], *, insert_position: str | None = None

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
     from tenacity import Retrying
 
+
 @cache
 def user_agent() -> str:
     """``airflow-provider-cincopa/<version> CPython/<version> <OS>/<release>`` (requests-toolbelt)."""

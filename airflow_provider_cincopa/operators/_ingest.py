@@ -1,24 +1,61 @@
-"""What the upload operators share: ``if_exists``, outlet events (Assets and aliases) and lineage."""
+"""What the asset operators share: the metadata fields, ``if_exists``, outlet events (Assets and aliases), lineage."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import Asset, AssetAlias
+from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_cincopa.assets import asset_uri
 from airflow_provider_cincopa.exceptions import CincopaAssetExistsError, CincopaInputError
+from airflow_provider_cincopa.hooks.cincopa import META_FIELDS
 from airflow_provider_cincopa.links.cincopa import remember_asset
 
 if TYPE_CHECKING:
     import logging
 
-    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk import Context
 
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
 IF_EXISTS = ("upload", "skip", "fail")
+
+
+class CincopaAssetMetaMixin(BaseOperator):
+    """
+    The seven ``asset.set_meta`` fields (``META_FIELDS``) as keyword arguments and attributes.
+
+    An operator lists ``*META_FIELDS`` in its ``template_fields`` and documents the fields in its
+    own docstring. A ``BaseOperator`` subclass rather than a plain mixin: Airflow's metaclass wraps
+    its ``__init__``, so ``default_args`` fill these fields and ``partial()``/``expand()`` accept
+    them, as when each operator named them in its own signature.
+    """
+
+    def __init__(
+        self,
+        *,
+        caption: str | None = None,
+        description: str | None = None,
+        long_description: str | None = None,
+        tags: str | list[str] | None = None,
+        reference_id: str | None = None,
+        related_link_text: str | None = None,
+        related_link_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.caption = caption
+        self.description = description
+        self.long_description = long_description
+        self.tags = tags
+        self.reference_id = reference_id
+        self.related_link_text = related_link_text
+        self.related_link_url = related_link_url
+
+    def asset_meta(self) -> dict[str, Any]:
+        """The fields that are set (not None), as the hook's ``set_meta`` takes them."""
+        return {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
 
 
 def check_if_exists(if_exists: str, reference_id: str | None, task_id: str) -> None:

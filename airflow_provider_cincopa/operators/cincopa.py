@@ -17,6 +17,7 @@ from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUpload
 from airflow_provider_cincopa.hooks.cincopa import META_FIELDS, CincopaHook
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.operators._ingest import (
+    CincopaAssetMetaMixin,
     CincopaLineageMixin,
     check_if_exists,
     emit_outlet_events,
@@ -53,11 +54,7 @@ class _CincopaOperator(BaseOperator):
         return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
 
 
-def _meta_of(operator: BaseOperator) -> dict[str, Any]:
-    return {name: getattr(operator, name) for name in META_FIELDS if getattr(operator, name, None) is not None}
-
-
-class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
+class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _CincopaOperator):
     """
     Upload a local or object-storage file to Cincopa, set its metadata, and return its ``rid``.
 
@@ -120,13 +117,6 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
         gallery_fid: str | None = None,
         attach_to_rid: str | None = None,
         attach_type: str | None = None,
-        caption: str | None = None,
-        description: str | None = None,
-        long_description: str | None = None,
-        tags: str | list[str] | None = None,
-        reference_id: str | None = None,
-        related_link_text: str | None = None,
-        related_link_url: str | None = None,
         filename: str | None = None,
         chunk_size: int | None = None,
         max_parallel_chunks: int | None = None,
@@ -135,7 +125,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_if_exists(if_exists, reference_id, self.task_id)
+        check_if_exists(if_exists, self.reference_id, self.task_id)
         if if_exists != "upload" and attach_to_rid:
             raise CincopaInputError(
                 f"Task {self.task_id!r}: if_exists={if_exists!r} looks for an asset, but an attached file "
@@ -146,13 +136,6 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
         self.gallery_fid = gallery_fid
         self.attach_to_rid = attach_to_rid
         self.attach_type = attach_type
-        self.caption = caption
-        self.description = description
-        self.long_description = long_description
-        self.tags = tags
-        self.reference_id = reference_id
-        self.related_link_text = related_link_text
-        self.related_link_url = related_link_url
         self.filename = filename
         self.chunk_size = chunk_size
         self.max_parallel_chunks = max_parallel_chunks
@@ -161,7 +144,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
         self._cancel = threading.Event()  # made here: operators are deep-copied, locks are not
-        meta = _meta_of(self)
+        meta = self.asset_meta()
         existing = find_existing(self.hook, self.reference_id, self.if_exists, self.log)
         if existing:
             if meta:
@@ -223,7 +206,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, _CincopaOperator):
             cancel.set()
 
 
-class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _CincopaOperator):
+class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, CincopaAssetMetaMixin, _CincopaOperator):
     """
     Have Cincopa import a file from a URL; return the ``rid`` (or the ``status_id`` without waiting).
 
@@ -273,32 +256,18 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _Cinc
         timeout: float | None = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         abort_on_timeout: bool = True,
-        caption: str | None = None,
-        description: str | None = None,
-        long_description: str | None = None,
-        tags: str | list[str] | None = None,
-        reference_id: str | None = None,
-        related_link_text: str | None = None,
-        related_link_url: str | None = None,
         if_exists: str = "upload",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_if_exists(if_exists, reference_id, self.task_id)
+        check_if_exists(if_exists, self.reference_id, self.task_id)
         self.if_exists = if_exists
-        self.caption = caption
-        self.description = description
-        self.long_description = long_description
-        self.tags = tags
-        self.reference_id = reference_id
-        self.related_link_text = related_link_text
-        self.related_link_url = related_link_url
-        if not wait_for_completion and set(_meta_of(self)) - {"reference_id"}:
+        if not wait_for_completion and set(self.asset_meta()) - {"reference_id"}:
             raise CincopaInputError(
                 f"Task {self.task_id!r}: metadata is set once the import made the asset, so it needs "
                 "wait_for_completion=True (or set it later with CincopaSetAssetMetaOperator)"
             )
-        if attach_to_rid and (if_exists != "upload" or _meta_of(self)):
+        if attach_to_rid and (if_exists != "upload" or self.asset_meta()):
             raise CincopaInputError(
                 f"Task {self.task_id!r}: an attached file (attach_to_rid) is not an asset of its own: "
                 "it takes no metadata and no if_exists"
@@ -423,7 +392,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _Cinc
 
     def _done(self, context: Context, rid: str, **extra: Any) -> str:
         # The asset exists: set the metadata, say which asset it is to outlets and lineage.
-        meta = _meta_of(self) if self.wait_for_completion else {}
+        meta = self.asset_meta() if self.wait_for_completion else {}
         if meta:
             self.hook.set_meta(rid, **meta)
             self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), rid)
@@ -446,7 +415,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, _Cinc
         )
 
 
-class CincopaSetAssetMetaOperator(_CincopaOperator):
+class CincopaSetAssetMetaOperator(CincopaAssetMetaMixin, _CincopaOperator):
     """
     Set an asset's metadata in one ``asset.set_meta`` call; returns the rid.
 
@@ -464,32 +433,13 @@ class CincopaSetAssetMetaOperator(_CincopaOperator):
     template_fields: Sequence[str] = ("rid", *META_FIELDS)
     operator_extra_links = (CincopaAssetLink(),)
 
-    def __init__(
-        self,
-        *,
-        rid: str,
-        caption: str | None = None,
-        description: str | None = None,
-        long_description: str | None = None,
-        tags: str | list[str] | None = None,
-        reference_id: str | None = None,
-        related_link_text: str | None = None,
-        related_link_url: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, rid: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rid = rid
-        self.caption = caption
-        self.description = description
-        self.long_description = long_description
-        self.tags = tags
-        self.reference_id = reference_id
-        self.related_link_text = related_link_text
-        self.related_link_url = related_link_url
 
     def execute(self, context: Context) -> str:
         """Call ``asset.set_meta`` with the fields given."""
-        meta = {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
+        meta = self.asset_meta()
         self.hook.set_meta(self.rid, **meta)
         remember_asset(context, self.rid)
         self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), self.rid)
