@@ -1,6 +1,6 @@
 """
 Benchmark: the memory of a real deployment's task process while ``CincopaUploadFileOperator``
-uploads a large file with its defaults (16 MiB chunks, 4 in flight).
+uploads a large file with its defaults (chunk size by file size, up to 4 in flight).
 
     .venv/bin/python benchmarks/deployment_upload_rss.py [--size-mib 4096] [--runs 1]
 
@@ -105,9 +105,9 @@ def main() -> None:
         dags, connections = {"bench_upload_rss.py": DAG_SOURCE}, {"cincopa_default": connection}
         deployment = Deployment(Path(home) / "airflow", dags=dags, connections=connections)
         root = emulator.base_url.split("/v2/")[0]
-        print(f"{args.size_mib} MiB file, defaults (16 MiB chunks, 4 in flight), LocalExecutor, Airflow deployment")
+        print(f"{args.size_mib} MiB file, the operator's defaults, LocalExecutor, Airflow deployment")
         print("| run | state | MiB/s | task RSS at execute start | task peak before upload | task peak | "
-              "added by the upload | supervisor peak (sampled) |")  # fmt: skip
+              "added by the upload | supervisor or executor worker peak (sampled) |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|")
         with deployment:
             for run in range(args.runs):
