@@ -56,7 +56,11 @@ class _CincopaTriggerSensor(StartFromTriggerMixin, BaseSensorOperator):
         if isinstance(first, PokeReturnValue):
             return first.xcom_value
         self.defer(
-            trigger=self._trigger(end_time=time.time() + self.timeout),
+            trigger=self._trigger(
+                cincopa_conn_id=self.cincopa_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+            ),
             method_name="execute_complete",
             # The trigger's own timeout event, with its message, comes before Airflow's.
             timeout=timedelta(seconds=self.timeout + TRIGGER_TIMEOUT_GRACE),
@@ -70,8 +74,8 @@ class _CincopaTriggerSensor(StartFromTriggerMixin, BaseSensorOperator):
             raise AirflowSensorTimeout(event["message"])
         raise self._error(event)
 
-    def _trigger(self, *, end_time: float) -> BaseTrigger:
-        """The trigger a worker defers to, answering ``timeout`` at ``end_time``."""
+    def _trigger(self, **settings: Any) -> BaseTrigger:
+        """The trigger a worker defers to, for this sensor's id, with ``settings`` (what every trigger takes)."""
         raise NotImplementedError
 
     def _result(self, context: Context, event: dict[str, Any]) -> Any:
@@ -142,15 +146,10 @@ class CincopaUploadStatusSensor(_CincopaTriggerSensor):
         self.log.info("Import %s: %s%% done", self.status_id, status.progress)
         return False
 
-    def _trigger(self, *, end_time: float) -> BaseTrigger:
+    def _trigger(self, **settings: Any) -> BaseTrigger:
         from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
-        return CincopaUploadStatusTrigger(
-            status_id=str(self.status_id),
-            cincopa_conn_id=self.cincopa_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-        )
+        return CincopaUploadStatusTrigger(status_id=str(self.status_id), **settings)
 
     def _result(self, context: Context, event: dict[str, Any]) -> str:
         remember_asset(context, str(event["rid"]))
@@ -226,15 +225,10 @@ class CincopaAssetSyncedSensor(_CincopaTriggerSensor):
         self.log.info("%s", status.waiting_message())
         return False
 
-    def _trigger(self, *, end_time: float) -> BaseTrigger:
+    def _trigger(self, **settings: Any) -> BaseTrigger:
         from airflow_provider_cincopa.triggers.cincopa import CincopaAssetSyncedTrigger
 
-        return CincopaAssetSyncedTrigger(
-            rid=str(self.rid),
-            cincopa_conn_id=self.cincopa_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-        )
+        return CincopaAssetSyncedTrigger(rid=str(self.rid), **settings)
 
     def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         remember_asset(context, str(event.get("rid") or self.rid))
