@@ -85,7 +85,8 @@ class StartFromTriggerMixin:
     render. The trigger takes ``end_from_trigger`` and ``soft_fail`` and ends the task with
     :func:`~airflow_provider_cincopa.triggers._end_from_trigger.end_task`; the sensor keeps its
     ``execute`` (defer from the worker when ``self.deferrable``) and its ``execute_complete``, which
-    run when the sensor starts on a worker and when the trigger resumes the task there.
+    run when the sensor starts on a worker and when the trigger resumes the task there (the
+    provider's sensors share both: ``_CincopaTriggerSensor`` in sensors/cincopa.py).
 
     The class attributes are what a mapped task (``.partial().expand()``) gets: no start arguments,
     so it starts on a worker.

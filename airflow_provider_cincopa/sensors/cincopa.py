@@ -1,4 +1,4 @@
-"""Sensor that waits for an ``asset.upload_from_url`` import to create its asset."""
+"""Sensors that wait for an ``asset.upload_from_url`` import to create its asset, or for an asset's sync."""
 
 from __future__ import annotations
 
@@ -20,13 +20,74 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.redaction import redact
-from airflow_provider_cincopa.sensors._start_from_trigger import StartFromTriggerMixin
+from airflow_provider_cincopa.sensors._start_from_trigger import TRIGGER_TIMEOUT_GRACE, StartFromTriggerMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
+class _CincopaTriggerSensor(StartFromTriggerMixin, BaseSensorOperator):
+    """
+    What the provider's deferrable sensors share: with ``deferrable``, poke once, then wait in one
+    of the provider's triggers (triggers/cincopa.py) and turn its one event into the task's result.
+
+    A sensor sets ``cincopa_conn_id`` and says how to build its trigger (:meth:`_trigger`), what a
+    success event returns (:meth:`_result`) and what a ``failed`` or ``error`` event raises
+    (:meth:`_error`). ``execute_complete`` also runs when a trigger started by
+    ``start_from_trigger`` resumes the task on a worker.
+    """
+
+    ui_color = "#e8f0fb"
+    operator_extra_links = (CincopaAssetLink(),)
+
+    cincopa_conn_id: str
+
+    @cached_property
+    def hook(self) -> CincopaHook:
+        """The hook, created on first use (never in ``__init__``)."""
+        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        """Poke or reschedule as usual; when deferrable, poke once and then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue):
+            return first.xcom_value
+        self.defer(
+            trigger=self._trigger(
+                cincopa_conn_id=self.cincopa_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            # The trigger's own timeout event, with its message, comes before Airflow's.
+            timeout=timedelta(seconds=self.timeout + TRIGGER_TIMEOUT_GRACE),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the task's XCom, a failure, or a sensor timeout."""
+        if event["status"] == "success":
+            return self._result(context, event)
+        if event["status"] == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        raise self._error(event)
+
+    def _trigger(self, **settings: Any) -> BaseTrigger:
+        """The trigger a worker defers to, for this sensor's id, with ``settings`` (what every trigger takes)."""
+        raise NotImplementedError
+
+    def _result(self, context: Context, event: dict[str, Any]) -> Any:
+        """The task's XCom for a ``success`` event."""
+        raise NotImplementedError
+
+    def _error(self, event: dict[str, Any]) -> Exception:
+        """The exception for a ``failed`` or ``error`` event."""
+        raise NotImplementedError
+
+
+class CincopaUploadStatusSensor(_CincopaTriggerSensor):
     """
     Wait until Cincopa's import ``status_id`` is done and push the new asset's ``rid`` as XCom.
 
@@ -48,8 +109,6 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("status_id",)
-    ui_color = "#e8f0fb"
-    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -75,11 +134,6 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
             },
         )
 
-    @cached_property
-    def hook(self) -> CincopaHook:
-        """The hook, created on first use (never in ``__init__``)."""
-        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One status call: done gives the rid, failed raises, anything else pokes again."""
         status = self.hook.get_upload_from_url_status(str(self.status_id))
@@ -92,39 +146,22 @@ class CincopaUploadStatusSensor(StartFromTriggerMixin, BaseSensorOperator):
         self.log.info("Import %s: %s%% done", self.status_id, status.progress)
         return False
 
-    def execute(self, context: Context) -> Any:
-        """Poke or reschedule as usual; when deferrable, poke once and then defer."""
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue):
-            return first.xcom_value
+    def _trigger(self, **settings: Any) -> BaseTrigger:
         from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
-        self.defer(
-            trigger=CincopaUploadStatusTrigger(
-                status_id=str(self.status_id),
-                cincopa_conn_id=self.cincopa_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
-        )
+        return CincopaUploadStatusTrigger(status_id=str(self.status_id), **settings)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
-        """Turn the trigger's event into the rid, a failure, or a sensor timeout."""
-        if event["status"] == "success":
-            remember_asset(context, str(event["rid"]))
-            return str(event["rid"])
-        if event["status"] == "timeout":
-            raise AirflowSensorTimeout(event["message"])
+    def _result(self, context: Context, event: dict[str, Any]) -> str:
+        remember_asset(context, str(event["rid"]))
+        return str(event["rid"])
+
+    def _error(self, event: dict[str, Any]) -> Exception:
         if event["status"] == "failed":
-            raise CincopaImportFailedError(event["message"])
-        raise CincopaUploadFromUrlError(event["message"])
+            return CincopaImportFailedError(event["message"])
+        return CincopaUploadFromUrlError(event["message"])
 
 
-class CincopaAssetSyncedSensor(StartFromTriggerMixin, BaseSensorOperator):
+class CincopaAssetSyncedSensor(_CincopaTriggerSensor):
     """
     Wait until Cincopa has made an asset's versions (``syncstatus`` ``synced`` in ``asset.list``).
 
@@ -150,8 +187,6 @@ class CincopaAssetSyncedSensor(StartFromTriggerMixin, BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("rid",)
-    ui_color = "#e8f0fb"
-    operator_extra_links = (CincopaAssetLink(),)
 
     def __init__(
         self,
@@ -177,11 +212,6 @@ class CincopaAssetSyncedSensor(StartFromTriggerMixin, BaseSensorOperator):
             },
         )
 
-    @cached_property
-    def hook(self) -> CincopaHook:
-        """The hook, created on first use (never in ``__init__``)."""
-        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One ``asset.list`` call: synced gives the asset, failed or gone raises, else poke again."""
         rid = str(self.rid)
@@ -195,33 +225,16 @@ class CincopaAssetSyncedSensor(StartFromTriggerMixin, BaseSensorOperator):
         self.log.info("%s", status.waiting_message())
         return False
 
-    def execute(self, context: Context) -> Any:
-        """Poke or reschedule as usual; when deferrable, poke once and then defer."""
-        if not self.deferrable:
-            return super().execute(context)
-        first = self.poke(context)
-        if isinstance(first, PokeReturnValue):
-            return first.xcom_value
+    def _trigger(self, **settings: Any) -> BaseTrigger:
         from airflow_provider_cincopa.triggers.cincopa import CincopaAssetSyncedTrigger
 
-        self.defer(
-            trigger=CincopaAssetSyncedTrigger(
-                rid=str(self.rid),
-                cincopa_conn_id=self.cincopa_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
-        )
+        return CincopaAssetSyncedTrigger(rid=str(self.rid), **settings)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Turn the trigger's event into the asset, a failure, or a sensor timeout."""
-        if event["status"] == "success":
-            remember_asset(context, str(event.get("rid") or self.rid))
-            return dict(event["asset"])
-        if event["status"] == "timeout":
-            raise AirflowSensorTimeout(event["message"])
+    def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        remember_asset(context, str(event.get("rid") or self.rid))
+        return dict(event["asset"])
+
+    def _error(self, event: dict[str, Any]) -> Exception:
         if event["status"] == "failed":
-            raise CincopaSyncFailedError(event["message"], rid=event.get("rid"))
-        raise CincopaAssetSyncError(event["message"], method="asset.list")
+            return CincopaSyncFailedError(event["message"], rid=event.get("rid"))
+        return CincopaAssetSyncError(event["message"], method="asset.list")

@@ -1,24 +1,26 @@
-"""Trigger that waits for an ``asset.upload_from_url`` import in the triggerer."""
+"""Triggers that wait in the triggerer for an ``asset.upload_from_url`` import or an asset's sync."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_cincopa.exceptions import CincopaError
-from airflow_provider_cincopa.hooks._transport import TransientError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.redaction import redact
 
-#: Consecutive network failures tolerated before the trigger gives up with an error event.
-MAX_TRANSIENT_FAILURES = 10
+# MAX_TRANSIENT_FAILURES, defined here before the two triggers shared a base, and the asset
+# watcher's trigger, which lives in its own module, are importable from here too.
+from airflow_provider_cincopa.triggers._polling import MAX_TRANSIENT_FAILURES as MAX_TRANSIENT_FAILURES
+from airflow_provider_cincopa.triggers._polling import CincopaPollingTrigger
+from airflow_provider_cincopa.triggers.events import CincopaAssetEventTrigger
+from airflow_provider_cincopa.types import AssetSyncStatus, UploadFromUrlStatus
+
+# Triggers stored by the triggerer are found again by their class path: these classes stay in
+# this module, whatever base they share.
 
 
-class CincopaUploadStatusTrigger(BaseTrigger):
+class CincopaUploadStatusTrigger(CincopaPollingTrigger[UploadFromUrlStatus]):
     """
     Poll ``asset.upload_from_url_get_status`` with httpx until the import is done, failed or late.
 
@@ -40,6 +42,11 @@ class CincopaUploadStatusTrigger(BaseTrigger):
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
+    id_field = "status_id"
+    xcom_value_key = "rid"
+    retry_warning = "Status call for import %s failed, will retry: %s"
+    timeout_message = "Import {} did not finish before the timeout"
+
     def __init__(
         self,
         *,
@@ -51,61 +58,27 @@ class CincopaUploadStatusTrigger(BaseTrigger):
         end_from_trigger: bool = False,
         soft_fail: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            cincopa_conn_id=cincopa_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            end_from_trigger=end_from_trigger,
+            soft_fail=soft_fail,
+        )
         self.abort_on_kill = abort_on_kill
-        self.end_from_trigger = end_from_trigger
-        self.soft_fail = soft_fail
         self.status_id = status_id
-        self.cincopa_conn_id = cincopa_conn_id
-        self.poll_interval = poll_interval
-        self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: ids, connection id and times only."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+        return self._serialized(
             {
                 "status_id": self.status_id,
                 "cincopa_conn_id": self.cincopa_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "abort_on_kill": self.abort_on_kill,
-                **({"end_from_trigger": True, "soft_fail": self.soft_fail} if self.end_from_trigger else {}),
-            },
+            }
         )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until a terminal state or ``end_time``, then yield one event."""
-        if self.end_from_trigger:
-            async for event in self._run_and_end_task():
-                yield event
-            return
-        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-        try:
-            async for event in self._poll(hook):
-                yield event
-                return
-        finally:
-            await hook.aclose()
-
-    async def _run_and_end_task(self) -> AsyncIterator[TriggerEvent]:
-        """``run`` for ``end_from_trigger``: the same wait, ended here (rendered ``status_id`` checked first)."""
-        from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
-
-        self.status_id = str(self.status_id).strip()  # the triggerer has rendered it by now
-        if self.end_time is None:
-            self.end_time = deadline(self)
-        if self.status_id in ("", "None"):
-            event = self._event("error", f"status_id rendered to {self.status_id!r}: did the upstream task push one?")
-        else:
-            hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-            events = cast("AsyncGenerator[TriggerEvent, None]", self._poll(hook))
-            try:
-                event = await events.__anext__()  # _poll yields exactly one event
-            finally:
-                await events.aclose()
-                await hook.aclose()
-        yield await end_task(self, event, soft_fail=self.soft_fail)
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: abort the import it started, if it owns it."""
@@ -118,52 +91,25 @@ class CincopaUploadStatusTrigger(BaseTrigger):
         finally:
             await hook.aclose()
 
-    async def _poll(self, hook: CincopaHook) -> AsyncIterator[TriggerEvent]:
-        failures = 0
-        while True:
-            try:
-                status = await hook.aget_upload_from_url_status(self.status_id)
-                failures = 0
-            except TransientError as exc:
-                failures += 1
-                if failures > MAX_TRANSIENT_FAILURES:
-                    yield self._event("error", f"Cincopa could not be reached {failures} times in a row: {exc}")
-                    return
-                self.log.warning("Status call for import %s failed, will retry: %s", self.status_id, exc)
-            except CincopaError as exc:
-                yield self._event("error", str(exc))
-                return
-            except Exception as exc:  # the event must still come, and without secrets
-                yield self._event("error", f"{type(exc).__name__}: {redact(exc)}")
-                return
-            else:
-                if status.state == "done":
-                    yield self._event("success", f"Import {self.status_id} created asset {status.rid}", status.rid)
-                    return
-                if status.state == "failed":
-                    yield self._event("failed", f"Cincopa import {self.status_id} failed: {redact(status.message)}")
-                    return
-                self.log.info(
-                    "Import %s still running: %s%% (%s of %s bytes)",
-                    self.status_id,
-                    status.progress,
-                    status.bytes_done,
-                    status.total_bytes,
-                )
-            if self.end_time is not None and time.time() >= self.end_time:
-                yield self._event("timeout", f"Import {self.status_id} did not finish before the timeout")
-                return
-            await asyncio.sleep(self.poll_interval)
+    async def _fetch_status(self, hook: CincopaHook) -> UploadFromUrlStatus:
+        return await hook.aget_upload_from_url_status(self.status_id)
 
-    def _event(self, status: str, message: str, rid: str | None = None) -> TriggerEvent:
-        return TriggerEvent({"status": status, "message": message, "status_id": self.status_id, "rid": rid})
+    def _event_for(self, status: UploadFromUrlStatus) -> TriggerEvent | None:
+        if status.state == "done":
+            return self._event("success", f"Import {self.status_id} created asset {status.rid}", status.rid)
+        if status.state == "failed":
+            return self._event("failed", f"Cincopa import {self.status_id} failed: {redact(status.message)}")
+        self.log.info(
+            "Import %s still running: %s%% (%s of %s bytes)",
+            self.status_id,
+            status.progress,
+            status.bytes_done,
+            status.total_bytes,
+        )
+        return None
 
 
-# The asset watcher's trigger lives in its own module; importable from here too.
-from airflow_provider_cincopa.triggers.events import CincopaAssetEventTrigger  # noqa: E402
-
-__all__ = ["CincopaAssetEventTrigger", "CincopaUploadStatusTrigger"]
-class CincopaAssetSyncedTrigger(BaseTrigger):
+class CincopaAssetSyncedTrigger(CincopaPollingTrigger[AssetSyncStatus]):
     """
     Poll ``asset.list`` with httpx until the asset's versions are ready, failed, gone, or late.
 
@@ -182,6 +128,11 @@ class CincopaAssetSyncedTrigger(BaseTrigger):
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
+    id_field = "rid"
+    xcom_value_key = "asset"
+    retry_warning = "asset.list for asset %s failed, will retry: %s"
+    timeout_message = "Asset {} was not synced before the timeout"
+
     def __init__(
         self,
         *,
@@ -192,88 +143,37 @@ class CincopaAssetSyncedTrigger(BaseTrigger):
         end_from_trigger: bool = False,
         soft_fail: bool = False,
     ) -> None:
-        super().__init__()
-        self.end_from_trigger = end_from_trigger
-        self.soft_fail = soft_fail
+        super().__init__(
+            cincopa_conn_id=cincopa_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            end_from_trigger=end_from_trigger,
+            soft_fail=soft_fail,
+        )
         self.rid = rid
-        self.cincopa_conn_id = cincopa_conn_id
-        self.poll_interval = poll_interval
-        self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and kwargs: the rid, connection id and times only."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+        return self._serialized(
             {
                 "rid": self.rid,
                 "cincopa_conn_id": self.cincopa_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
-                **({"end_from_trigger": True, "soft_fail": self.soft_fail} if self.end_from_trigger else {}),
-            },
+            }
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the asset is synced, failed or gone, or until ``end_time``; yield one event."""
-        if self.end_from_trigger:
-            from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
+    async def _fetch_status(self, hook: CincopaHook) -> AssetSyncStatus:
+        return await hook.aget_asset_sync_status(self.rid)
 
-            self.rid = str(self.rid).strip()  # the triggerer has rendered it by now
-            if self.end_time is None:
-                self.end_time = deadline(self)
-            if self.rid in ("", "None"):
-                event = TriggerEvent(
-                    {"status": "error", "message": f"rid rendered to {self.rid!r}: did the upstream task push one?"}
-                )
-            else:
-                hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-                events = cast("AsyncGenerator[TriggerEvent, None]", self._poll(hook))
-                try:
-                    event = await events.__anext__()  # _poll yields exactly one event
-                finally:
-                    await events.aclose()
-                    await hook.aclose()
-            yield await end_task(self, event, soft_fail=self.soft_fail, xcom_value_key="asset")
-            return
-        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
-        try:
-            async for event in self._poll(hook):
-                yield event
-                return
-        finally:
-            await hook.aclose()
+    def _event_for(self, status: AssetSyncStatus) -> TriggerEvent | None:
+        if status.state == "synced":
+            message = f"Asset {self.rid} is synced: versions {', '.join(status.versions) or 'none listed'}"
+            return self._event("success", message, status.asset)
+        if status.state in ("failed", "missing"):
+            return self._event("failed", status.failure_message())
+        self.log.info("%s", status.waiting_message())
+        return None
 
-    async def _poll(self, hook: CincopaHook) -> AsyncIterator[TriggerEvent]:
-        failures = 0
-        while True:
-            try:
-                status = await hook.aget_asset_sync_status(self.rid)
-                failures = 0
-            except TransientError as exc:
-                failures += 1
-                if failures > MAX_TRANSIENT_FAILURES:
-                    yield self._event("error", f"Cincopa could not be reached {failures} times in a row: {exc}")
-                    return
-                self.log.warning("asset.list for asset %s failed, will retry: %s", self.rid, exc)
-            except CincopaError as exc:
-                yield self._event("error", str(exc))
-                return
-            except Exception as exc:  # the event must still come, and without secrets
-                yield self._event("error", f"{type(exc).__name__}: {redact(exc)}")
-                return
-            else:
-                if status.state == "synced":
-                    message = f"Asset {self.rid} is synced: versions {', '.join(status.versions) or 'none listed'}"
-                    yield self._event("success", message, status.asset)
-                    return
-                if status.state in ("failed", "missing"):
-                    yield self._event("failed", status.failure_message())
-                    return
-                self.log.info("%s", status.waiting_message())
-            if self.end_time is not None and time.time() >= self.end_time:
-                yield self._event("timeout", f"Asset {self.rid} was not synced before the timeout")
-                return
-            await asyncio.sleep(self.poll_interval)
 
-    def _event(self, status: str, message: str, asset: dict[str, Any] | None = None) -> TriggerEvent:
-        return TriggerEvent({"status": status, "message": message, "rid": self.rid, "asset": asset})
+__all__ = ["CincopaAssetEventTrigger", "CincopaAssetSyncedTrigger", "CincopaUploadStatusTrigger"]
