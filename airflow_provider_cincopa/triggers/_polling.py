@@ -21,6 +21,8 @@ from airflow_provider_cincopa.redaction import redact
 
 #: Consecutive network failures tolerated before the trigger gives up with an error event.
 MAX_TRANSIENT_FAILURES = 10
+#: Seconds between two "still waiting" lines of one trigger (see ``_log_waiting``).
+WAITING_LOG_INTERVAL = 60.0
 
 StatusT = TypeVar("StatusT")
 
@@ -151,6 +153,23 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
                 yield self._event("timeout", self.timeout_message.format(self._waited_for))
                 return
             await asyncio.sleep(self.poll_interval)
+
+    def _log_waiting(self, template: str, *args: Any) -> None:
+        """
+        Log a "still waiting" line: the first one, then at most one per :data:`WAITING_LOG_INTERVAL`.
+
+        A triggerer's trigger runner hands every log line to its supervisor through a socket and
+        blocks when it is full. With 1,000 sensors polling every 2 s, a line per poll (500 a
+        second) filled it while the supervisor was itself blocked sending the runner a response:
+        the triggerer hung (py-spy, Airflow 3.3.2; apache/airflow#65286 reports a triggerer that
+        stalls). A line a minute per wait still shows the progress in the task's log.
+        """
+        now = time.monotonic()
+        last = getattr(self, "_waiting_logged_at", None)
+        if last is not None and now - last < WAITING_LOG_INTERVAL:
+            return
+        self._waiting_logged_at = now
+        self.log.info(template, *args)
 
     def _event(self, status: str, message: str, value: Any = None) -> TriggerEvent:
         payload = {"status": status, "message": message, self.id_field: self._waited_for, self.xcom_value_key: value}

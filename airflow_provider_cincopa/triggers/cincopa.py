@@ -99,7 +99,7 @@ class CincopaUploadStatusTrigger(CincopaPollingTrigger[UploadFromUrlStatus]):
             return self._event("success", f"Import {self.status_id} created asset {status.rid}", status.rid)
         if status.state == "failed":
             return self._event("failed", f"Cincopa import {self.status_id} failed: {redact(status.message)}")
-        self.log.info(
+        self._log_waiting(
             "Import %s still running: %s%% (%s of %s bytes)",
             self.status_id,
             status.progress,
@@ -172,7 +172,7 @@ class CincopaAssetSyncedTrigger(CincopaPollingTrigger[AssetSyncStatus]):
             return self._event("success", message, status.asset)
         if status.state in ("failed", "missing"):
             return self._event("failed", status.failure_message())
-        self.log.info("%s", status.waiting_message())
+        self._log_waiting("%s", status.waiting_message())
         return None
 
 
