@@ -35,6 +35,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from upload_benchmark import make_file  # this folder is on sys.path when the script runs
+
 from tests.deployment import Deployment  # the tests' deployment harness
 
 MiB = 1024 * 1024
@@ -68,13 +70,6 @@ with DAG("bench_upload_rss", schedule=None, start_date=datetime(2026, 1, 1), cat
 '''
 
 
-def _make_file(path: Path, mib: int) -> None:
-    with open(path, "wb") as f:
-        block = os.urandom(MiB)
-        for i in range(mib):
-            f.write(i.to_bytes(8, "big") + block[8:])
-
-
 def _sample_supervisor(deployment: Deployment, stop: threading.Event, peaks: dict[str, int]) -> None:
     """Peak RSS of the scheduler's descendants whose child is the task runner (the supervisors)."""
     scheduler = psutil.Process(deployment.procs["scheduler"].pid)
@@ -100,7 +95,7 @@ def main() -> None:
     token = "bench-" + os.urandom(8).hex()
     with tempfile.TemporaryDirectory() as home, EmulatorProcess(token=token) as emulator:
         path = Path(home) / f"bench-{args.size_mib}.mp4"
-        _make_file(path, args.size_mib)
+        make_file(path, args.size_mib)
         connection = json.dumps({"conn_type": "cincopa", "password": token, "host": emulator.base_url})
         dags, connections = {"bench_upload_rss.py": DAG_SOURCE}, {"cincopa_default": connection}
         deployment = Deployment(Path(home) / "airflow", dags=dags, connections=connections)

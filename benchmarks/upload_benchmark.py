@@ -72,7 +72,8 @@ def _post_json(url: str, body: dict) -> None:
     urllib.request.urlopen(req).read()
 
 
-def _make_file(path: Path, mib: int) -> None:
+def make_file(path: Path, mib: int) -> None:
+    """``mib`` MiB of random bytes, each MiB different (so no layer can deduplicate them)."""
     with open(path, "wb") as f:
         block = os.urandom(MiB)
         for i in range(mib):
@@ -209,7 +210,7 @@ def _run(args: argparse.Namespace, sizes: list[int], parallels: list[int], token
     summary: dict[tuple[int, int], dict[str, list[float]]] = {}
     for mib in sizes:
         path = Path(tmp) / f"bench-{mib}.mp4"
-        _make_file(path, mib)
+        make_file(path, mib)
         for parallel in parallels:
             for run in range(args.repeat):
                 chunk = args.chunk_mib * MiB
