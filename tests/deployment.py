@@ -410,8 +410,16 @@ class Deployment:
         return self.api("GET", path + (f"/{map_index}" if map_index >= 0 else ""))
 
     def tis(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
-        answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: ti for ti in answer["task_instances"]}
+        """Every task instance of the run (the API answers 100 a page at most)."""
+        found: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={offset}"
+            page = self.api("GET", path)["task_instances"]
+            found.update((ti["task_id"], ti) for ti in page)
+            offset += len(page)
+            if len(page) < 100:
+                return found
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """An XCom's value as the REST API gives it (``.../xcomEntries/{key}``, native form)."""
