@@ -74,6 +74,18 @@ class _CincopaTriggerSensor(StartFromTriggerMixin, BaseSensorOperator):
             raise AirflowSensorTimeout(event["message"])
         raise self._error(event)
 
+    def _start_trigger_kwargs(self, **waited_for: Any) -> dict[str, Any]:
+        """
+        The trigger's arguments for ``start_from_trigger``: ``waited_for`` (the id, a template
+        field the triggerer renders) and the settings every provider trigger takes.
+        """
+        return {
+            **waited_for,
+            "cincopa_conn_id": self.cincopa_conn_id,
+            "poll_interval": self.poke_interval,
+            "soft_fail": self.soft_fail or getattr(self, "never_fail", False),
+        }
+
     def _trigger(self, **settings: Any) -> BaseTrigger:
         """The trigger a worker defers to, for this sensor's id, with ``settings`` (what every trigger takes)."""
         raise NotImplementedError
@@ -126,12 +138,7 @@ class CincopaUploadStatusSensor(_CincopaTriggerSensor):
         self.set_up_start_from_trigger(
             start_from_trigger,
             trigger_cls="airflow_provider_cincopa.triggers.cincopa.CincopaUploadStatusTrigger",
-            trigger_kwargs={
-                "status_id": status_id,  # rendered by the triggerer
-                "cincopa_conn_id": cincopa_conn_id,
-                "poll_interval": self.poke_interval,
-                "soft_fail": self.soft_fail or getattr(self, "never_fail", False),
-            },
+            trigger_kwargs=self._start_trigger_kwargs(status_id=status_id),
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
@@ -204,12 +211,7 @@ class CincopaAssetSyncedSensor(_CincopaTriggerSensor):
         self.set_up_start_from_trigger(
             start_from_trigger,
             trigger_cls="airflow_provider_cincopa.triggers.cincopa.CincopaAssetSyncedTrigger",
-            trigger_kwargs={
-                "rid": rid,  # rendered by the triggerer
-                "cincopa_conn_id": cincopa_conn_id,
-                "poll_interval": self.poke_interval,
-                "soft_fail": self.soft_fail or getattr(self, "never_fail", False),
-            },
+            trigger_kwargs=self._start_trigger_kwargs(rid=rid),
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -35,7 +35,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
     ``status`` is ``success``, ``failed``, ``timeout`` or ``error`` (network failures are retried
     :data:`MAX_TRANSIENT_FAILURES` times in a row first). A subclass sets the class attributes,
     stores its id in the attribute named ``id_field``, implements :meth:`_fetch_status` and
-    :meth:`_event_for`, and writes its ``serialize`` with :meth:`_serialized`.
+    :meth:`_event_for`, and adds its own serialised arguments, if any, in :meth:`_own_kwargs`.
 
     :param cincopa_conn_id: the Airflow connection with the api_token.
     :param poll_interval: seconds between two calls.
@@ -70,6 +70,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
         self.cincopa_conn_id = cincopa_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self._waiting_logged_at: float | None = None  # see _log_waiting
 
     @property
     def _waited_for(self) -> str:
@@ -84,12 +85,22 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
     def _event_for(self, status: StatusT) -> TriggerEvent | None:
         """The final event for ``status``, or None (after logging progress) to poll again."""
 
-    def _serialized(self, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """``serialize()``'s answer: the class path and ``kwargs``, plus ``end_from_trigger`` when set."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {**kwargs, **({"end_from_trigger": True, "soft_fail": self.soft_fail} if self.end_from_trigger else {})},
-        )
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: the id, connection id and times only (the token is read in the triggerer)."""
+        kwargs: dict[str, Any] = {
+            self.id_field: self._waited_for,
+            "cincopa_conn_id": self.cincopa_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            **self._own_kwargs(),
+        }
+        if self.end_from_trigger:
+            kwargs.update(end_from_trigger=True, soft_fail=self.soft_fail)
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        """A subclass's own constructor arguments, for :meth:`serialize`."""
+        return {}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a final status or ``end_time``, then yield one event."""
@@ -165,8 +176,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
         stalls). A line a minute per wait still shows the progress in the task's log.
         """
         now = time.monotonic()
-        last = getattr(self, "_waiting_logged_at", None)
-        if last is not None and now - last < WAITING_LOG_INTERVAL:
+        if self._waiting_logged_at is not None and now - self._waiting_logged_at < WAITING_LOG_INTERVAL:
             return
         self._waiting_logged_at = now
         self.log.info(template, *args)

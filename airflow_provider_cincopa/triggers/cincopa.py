@@ -68,17 +68,8 @@ class CincopaUploadStatusTrigger(CincopaPollingTrigger[UploadFromUrlStatus]):
         self.abort_on_kill = abort_on_kill
         self.status_id = status_id
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and kwargs: ids, connection id and times only."""
-        return self._serialized(
-            {
-                "status_id": self.status_id,
-                "cincopa_conn_id": self.cincopa_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "abort_on_kill": self.abort_on_kill,
-            }
-        )
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {"abort_on_kill": self.abort_on_kill}
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: abort the import it started, if it owns it."""
@@ -151,17 +142,6 @@ class CincopaAssetSyncedTrigger(CincopaPollingTrigger[AssetSyncStatus]):
             soft_fail=soft_fail,
         )
         self.rid = rid
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and kwargs: the rid, connection id and times only."""
-        return self._serialized(
-            {
-                "rid": self.rid,
-                "cincopa_conn_id": self.cincopa_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-            }
-        )
 
     async def _fetch_status(self, hook: CincopaHook) -> AssetSyncStatus:
         return await hook.aget_asset_sync_status(self.rid)
