@@ -84,8 +84,10 @@ class ChunkGate:
         """Wait for room in flight; yields False (and takes no room) when ``halted()`` turned true meanwhile."""
         with self._cond:
             while self._in_flight >= self.limit and not halted():
-                self._cond.wait(POLL)
-                self._measure(self._clock())  # a chunk whose bytes sit in socket buffers calls no sent()
+                # While deciding, look at the clock often: a chunk whose bytes sit in socket buffers
+                # calls no sent(). Once decided, a released slot wakes the waiters (notify_all).
+                self._cond.wait(POLL if self._deciding else 0.2)
+                self._measure(self._clock())
             if halted():
                 yield False
                 return
@@ -99,6 +101,8 @@ class ChunkGate:
 
     def sent(self, n: int) -> None:
         """``n`` more bytes went to the socket."""
+        if not self._deciding:  # decided: nothing more to count (a bool read needs no lock)
+            return
         with self._cond:
             self._sent += n
             now = self._clock()

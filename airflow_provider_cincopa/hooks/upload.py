@@ -36,7 +36,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaInputError,
     CincopaUploadError,
 )
-from airflow_provider_cincopa.hooks._parallel import MIN_AUTO_CHUNK, ChunkGate, auto_chunk_size
+from airflow_provider_cincopa.hooks._parallel import ChunkGate, auto_chunk_size
 from airflow_provider_cincopa.hooks._transport import (
     BackoffWithRetryAfter,
     MalformedAnswerError,
@@ -55,8 +55,6 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[int, int], None]
 
-#: The smallest chunk size chosen when none is given (see ``_parallel.auto_chunk_size``: up to 47 MiB).
-DEFAULT_CHUNK_SIZE = MIN_AUTO_CHUNK
 DEFAULT_PARALLEL_CHUNKS = 4
 #: Cincopa's own uploader waits 2 minutes for a chunk's answer (wire-protocol page).
 CHUNK_READ_TIMEOUT = 120.0
@@ -160,9 +158,8 @@ class ChunkedUpload:
         progress_callback: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        self.chunk_size = 0 if chunk_size is None else int(chunk_size)
         self.parallel = DEFAULT_PARALLEL_CHUNKS if max_parallel_chunks is None else int(max_parallel_chunks)
-        if chunk_size is not None and self.chunk_size <= 0:
+        if chunk_size is not None and int(chunk_size) <= 0:
             raise CincopaInputError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
         if self.parallel <= 0:
             raise CincopaInputError(f"max_parallel_chunks must be at least 1, got {max_parallel_chunks!r}")
@@ -172,8 +169,7 @@ class ChunkedUpload:
         self.log = hook.log
         self.progress_callback = progress_callback
         self.source: Source = open_source(source, source_conn_id)
-        if chunk_size is None:
-            self.chunk_size = auto_chunk_size(self.source.size, self.parallel)
+        self.chunk_size = auto_chunk_size(self.source.size, self.parallel) if chunk_size is None else int(chunk_size)
         self.filename = filename or self.source.name
         self._cancel = cancel or threading.Event()
         self._stop = threading.Event()
