@@ -6,6 +6,7 @@ and print throughput, their ratio, CPU-seconds per GiB on each side and the uplo
     .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 1024 --repeat 5
     .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 64 --bandwidth 25000000 --parallel 1,2,4,8 --no-curl
     .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 1024 --repeat 1 --s3   # also from s3:// (moto)
+    .venv/bin/python benchmarks/upload_benchmark.py --sizes-mib 1024 --answer-latency 0.03 --no-curl
 
 curl posts the whole file in one request (``curl -T FILE -X POST`` with the headers the provider
 sends), the fastest a single client puts bytes on this loopback. Each run uploads the same file
@@ -148,6 +149,12 @@ def main() -> None:
     parser.add_argument("--chunk-mib", type=int, default=0, help="0: the provider's default (16-47 MiB by size)")
     parser.add_argument("--parallel", default="4", help="chunks in flight; a comma list compares several")
     parser.add_argument("--bandwidth", type=int, default=0, help="emulator cap, bytes/s per request")
+    parser.add_argument(
+        "--answer-latency",
+        type=float,
+        default=0.0,
+        help="seconds the emulator's upload host takes to answer each chunk it read (a far host)",
+    )
     parser.add_argument("--no-curl", action="store_true", help="skip the curl comparison")
     parser.add_argument("--s3", action="store_true", help="also upload each file from s3:// (moto on loopback)")
     parser.add_argument("--emulator-args", default="", help="more emulator CLI arguments, e.g. '--http h11'")
@@ -184,8 +191,11 @@ def _run(args: argparse.Namespace, sizes: list[int], parallels: list[int], token
 
     def clean() -> None:
         _post_json(f"{root}/_emulator/reset", {})  # deletes the assets: 4 GiB each
-        if args.bandwidth:
-            _post_json(f"{root}/_emulator/faults", {"bandwidth": args.bandwidth})
+        knobs: dict[str, Any] = {"bandwidth": args.bandwidth} if args.bandwidth else {}
+        if args.answer_latency:
+            knobs["latency"] = {"path_prefix": "/upload/", "seconds": args.answer_latency, "after_body": True}
+        if knobs:
+            _post_json(f"{root}/_emulator/faults", knobs)
 
     clean()
     s3 = None
@@ -196,6 +206,7 @@ def _run(args: argparse.Namespace, sizes: list[int], parallels: list[int], token
     chunk_text = f"{args.chunk_mib} MiB" if args.chunk_mib else "the default (16-47 MiB by size)"
     print(
         f"chunk {chunk_text}; emulator bandwidth cap {args.bandwidth or 'none'}; "
+        f"answer latency {args.answer_latency or 'none'}; "
         f"emulator args {' '.join(emulator.extra_args) or '(defaults)'}; files in {Path(tmp).parent}; "
         f"{os.cpu_count()} cores; "
         f"load average at start {os.getloadavg()[0]:.1f}"

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadError
+from airflow_provider_cincopa.hooks import _parallel
 from airflow_provider_cincopa.hooks.upload import ResumeState
 from tests.support import make_file
 
@@ -67,6 +68,26 @@ def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
     [asset] = emulator.assets()
     assert asset["sha256"] == digest and asset["rid"] == result.rid
     assert seen[-1] == (size, size) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.parametrize(("parallel", "most_alongside"), [(1, 0), (2, 1), (4, 3)])
+def test_the_next_chunk_starts_while_the_host_answers_the_last(
+    hook, emulator, tmp_path, monkeypatch, parallel, most_alongside
+):
+    """One chunk sending at a time still leaves no gap: a chunk whose body is sent makes room."""
+    # Every path counts as fast, so the gate never opens to parallel sending: what overlaps below
+    # overlaps only because a chunk that waits for its answer no longer counts as sending.
+    monkeypatch.setattr(_parallel, "FAST", 0.0)
+    # The host reads each chunk, then takes 0.3 s to answer.
+    emulator.faults(latency={"path_prefix": "/upload/", "seconds": 0.3, "after_body": True})
+    path = tmp_path / "clip.mp4"
+    digest = make_file(path, 4 * 256 * 1024)
+    result = hook.upload_file(str(path), chunk_size=256 * 1024, max_parallel_chunks=parallel)
+    requests = upload_requests(emulator)
+    assert len(requests) == 4 and all(r["delayed"] == 0.3 for r in requests)
+    assert max(r["alongside"] for r in requests) == most_alongside, "never more than max_parallel_chunks"
+    [asset] = emulator.assets()
+    assert (asset["rid"], asset["sha256"]) == (result.rid, digest)
 
 
 def test_two_uploads_of_same_name_get_distinct_unique_ids(hook, emulator, tmp_path):

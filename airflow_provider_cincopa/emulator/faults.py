@@ -65,7 +65,9 @@ class Faults:
     ``drop``: read ``after_bytes`` of the body, then abort the TCP connection without an answer
     (with ``after_handling: true``: handle the request fully, then abort instead of answering);
     ``malformed``: answer ``body`` with ``status`` and ``content_type`` instead of handling;
-    ``latency``: sleep ``seconds`` before answering paths under ``path_prefix``;
+    ``latency``: sleep ``seconds`` before answering paths under ``path_prefix``: before reading the
+    request (the default) or, with ``after_body: true``, after the request was read and handled
+    (a host that stores a chunk before it answers, or a route's round trip);
     ``bandwidth``: cap on request-body bytes per second per request;
     ``max_assets``: refuse uploads past this many assets; ``import_rate``: bytes/s for URL imports;
     ``stall_final``: seconds the answer to a file's completing chunk is held after the asset was
@@ -155,11 +157,12 @@ class Faults:
         with self._lock:
             return self.answer_shapes.get(method) or ANSWER_SHAPES[method][0]
 
-    def delay_for(self, path: str) -> float:
+    def delay_for(self, path: str) -> tuple[float, bool]:
+        """The ``latency`` for ``path``: seconds, and whether they come after the body was read."""
         with self._lock:
             if self.latency and path.startswith(self.latency.get("path_prefix", "")):
-                return float(self.latency.get("seconds", 0))
-        return 0.0
+                return float(self.latency.get("seconds", 0)), bool(self.latency.get("after_body"))
+        return 0.0, False
 
     def sync_knobs(self) -> tuple[PerPattern, PerPattern, tuple[str, ...]]:
         """``sync_delay``, ``sync_polls`` and ``sync_fail``, read together."""

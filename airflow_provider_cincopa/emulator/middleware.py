@@ -22,6 +22,7 @@ class FaultsAndLog:
 
     def __init__(self, app: Any, state: EmulatorState) -> None:
         self.app, self.state = app, state
+        self._open = 0  # logged requests not answered yet (this middleware runs on one event loop)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
@@ -38,9 +39,18 @@ class FaultsAndLog:
             "status": None,
             # host:port of the client's socket: distinct values count the TCP connections opened.
             "client": ":".join(map(str, scope.get("client") or ())),
+            # Other requests still open when this one came: what overlapped, read without timing.
+            "alongside": self._open,
         }
         with self.state.lock:
             self.state.requests.append(entry)
+        self._open += 1
+        try:
+            await self._handle(scope, receive, send, path, entry)
+        finally:
+            self._open -= 1
+
+    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any, path: str, entry: dict[str, Any]) -> None:
         faults = self.state.faults
         started = time.monotonic()
 
@@ -54,15 +64,19 @@ class FaultsAndLog:
                     await asyncio.sleep(ahead)
             return message
 
+        delay, after_body = faults.delay_for(path)
+
         async def recording_send(message: Any) -> None:
             if message["type"] == "http.response.start":
+                if delay and after_body:
+                    await asyncio.sleep(delay)
                 entry["status"] = message["status"]
             await send(message)
 
-        delay = faults.delay_for(path)
         if delay:
             entry["delayed"] = delay  # what the latency knob did, for tests that must not time it
-            await asyncio.sleep(delay)
+            if not after_body:
+                await asyncio.sleep(delay)
         if (drop := faults.take("drop", path)) is not None and drop.get("after_handling"):
             # Handle the request for real (a chunk is stored, an asset made), then lose the answer.
             async def discard(message: Any) -> None:

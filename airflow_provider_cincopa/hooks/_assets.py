@@ -308,8 +308,9 @@ class AssetsAPI(CincopaAPI):
         :param attach_type: e.g. ``thumb``.
         :param filename: the name Cincopa shows; default the source's name.
         :param chunk_size: bytes per request (default: 16 to 47 MiB by the file's size).
-        :param max_parallel_chunks: the most chunks in flight (default 4); one is used while one
-            already moves 200 MB/s or more (see ``hooks/_parallel.py``).
+        :param max_parallel_chunks: the most chunks in flight (default 4); one sends at a time
+            (the next starting while the host answers) where one already moves 200 MB/s or more
+            (see ``hooks/_parallel.py``).
         :param progress_callback: called as ``callback(bytes_done, total_bytes)`` after each chunk.
         :param source_conn_id: the Airflow connection object storage uses to read ``source``.
         :param resume: the state a previous try saved through ``on_state``: only its missing

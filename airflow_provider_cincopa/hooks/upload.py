@@ -36,7 +36,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaInputError,
     CincopaUploadError,
 )
-from airflow_provider_cincopa.hooks._parallel import ChunkGate, auto_chunk_size
+from airflow_provider_cincopa.hooks._parallel import ChunkGate, Flight, auto_chunk_size
 from airflow_provider_cincopa.hooks._transport import (
     BackoffWithRetryAfter,
     MalformedAnswerError,
@@ -347,11 +347,11 @@ class ChunkedUpload:
             self._log_progress()
 
     def _send_chunk(self, start: int, end: int) -> None:
-        with self._gate.slot(self._halted) as admitted:
-            if admitted:
-                self._send_admitted_chunk(start, end)
+        with self._gate.slot(self._halted) as flight:
+            if flight is not None:
+                self._send_admitted_chunk(start, end, flight)
 
-    def _send_admitted_chunk(self, start: int, end: int) -> None:
+    def _send_admitted_chunk(self, start: int, end: int, flight: Flight) -> None:
         settings = self.hook.settings
         retrying = Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
@@ -367,13 +367,14 @@ class ChunkedUpload:
                         return
                     if attempt.retry_state.attempt_number > 1:
                         self._retried = True  # an earlier attempt may have reached the host
-                    answer = self._post(start, end)
+                        flight.sending_again()
+                    answer = self._post(start, end, flight)
         except BaseException:
             self._stop.set()  # stop the other chunks before they send anything more
             raise
         self._acknowledge(start, end, answer)
 
-    def _post(self, start: int, end: int) -> str:
+    def _post(self, start: int, end: int, flight: Flight) -> str:
         state, total = self._state, self._state.size
         headers = {
             "X-File-Name": quote(state.filename),
@@ -384,7 +385,7 @@ class ChunkedUpload:
             # a literal multipart/form-data with no boundary, over a body of raw bytes, not a form.
             "Content-Type": "multipart/form-data",
         }
-        body = ChunkBody(self.source, start, end, self.filename, self._count_sent)
+        body = ChunkBody(self.source, start, end, self.filename, self._count_sent, flight.body_sent)
         timeout = (self.hook.settings.timeout, max(CHUNK_READ_TIMEOUT, self.hook.settings.timeout))
         try:
             # requests takes any iterable of bytes-like blocks; its stubs say bytes.
@@ -471,11 +472,20 @@ class ChunkBody:
     :param end: exclusive end.
     :param name: the file name, for errors.
     :param on_read: called with the size of each block read (progress).
+    :param on_end: called once the last block went to the socket (the next chunk may start).
     """
 
-    def __init__(self, source: Source, start: int, end: int, name: str, on_read: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        source: Source,
+        start: int,
+        end: int,
+        name: str,
+        on_read: Callable[[int], None],
+        on_end: Callable[[], None] | None = None,
+    ) -> None:
         self.source, self.start, self.end, self.name = source, start, end, name
-        self.on_read = on_read
+        self.on_read, self.on_end = on_read, on_end
 
     def __len__(self) -> int:
         return self.end - self.start
@@ -498,6 +508,9 @@ class ChunkBody:
             offset += wanted
             self.on_read(wanted)
             yield data
+        # urllib3 asks for the next block only after sendall() took this one.
+        if self.on_end is not None:
+            self.on_end()
 
 
 def parse_upload_answer(filename: str, status_code: int, text: str, retry_after: str | None = None) -> str:
