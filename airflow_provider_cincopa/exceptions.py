@@ -78,6 +78,8 @@ class CincopaAssetExistsError(CincopaError, AirflowFailException):
 
 class CincopaGalleryExistsError(CincopaError):
     """A gallery of that name exists and ``CincopaCreateGalleryOperator(if_exists="fail")`` was asked for."""
+
+
 class CincopaAssetSyncError(CincopaError):
     """Waiting for an asset's versions went wrong (Cincopa could not be asked): a retry may help."""
 

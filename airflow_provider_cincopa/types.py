@@ -149,6 +149,8 @@ class PlaybackLinks:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for XCom and for handing on to other systems."""
         return asdict(self)
+
+
 AssetSyncState = Literal["pending", "synced", "failed", "missing"]
 
 # Only ``synced`` is documented (the asset.list sample of the media-platform page, at the top

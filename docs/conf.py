@@ -42,11 +42,17 @@ nitpick_ignore_regex = [
     ("py:.*", r"airflow_provider_cincopa(\..*)?\._.*"),
     ("py:.*", r"os\..*"),
     ("py:.*", r"airflow_provider_cincopa\..*\.T"),  # type variables
-    ("py:.*", r"(airflow|requests|httpx|tenacity|jinja2|logging|threading|asyncio|pathlib|datetime|"
-     r"collections|typing|urllib|subprocess|fastapi|starlette|upath|fsspec|cryptography|contextlib)(\..*)?"),
-    ("py:.*", r"(Any|Context|Connection|ObjectStoragePath|TriggerEvent|SplitResult|Asset|Callable|Iterator|"
-     r"AsyncIterator|Sequence|Mapping|Path|Retrying|BaseHook|BaseOperator|BaseSensorOperator|BaseTrigger|"
-     r"BaseEventTrigger|BaseOperatorLink|PokeReturnValue|TaskInstanceKey|Popen|Event|Logger|T|"
-     r"ProgressCallback|ResumeState|ConnectionSettings|CincopaHook|UploadFromUrlStatus|UploadResult|"
-     r"json|dict|list|str|int|float|bool|bytes|None|NoneType|object)"),
+    (
+        "py:.*",
+        r"(airflow|requests|httpx|tenacity|jinja2|logging|threading|asyncio|pathlib|datetime|"
+        r"collections|typing|urllib|subprocess|fastapi|starlette|upath|fsspec|cryptography|contextlib)(\..*)?",
+    ),
+    (
+        "py:.*",
+        r"(Any|Context|Connection|ObjectStoragePath|TriggerEvent|SplitResult|Asset|Callable|Iterator|"
+        r"AsyncIterator|Sequence|Mapping|Path|Retrying|BaseHook|BaseOperator|BaseSensorOperator|BaseTrigger|"
+        r"BaseEventTrigger|BaseOperatorLink|PokeReturnValue|TaskInstanceKey|Popen|Event|Logger|T|"
+        r"ProgressCallback|ResumeState|ConnectionSettings|CincopaHook|UploadFromUrlStatus|UploadResult|"
+        r"json|dict|list|str|int|float|bool|bytes|None|NoneType|object)",
+    ),
 ]

@@ -212,7 +212,12 @@ def test_a_version_url_carrying_a_secret_is_never_handed_on(hook, emulator, capl
         "type": "video",
         "syncstatus": "synced",
         "versions": {
-            "mp4_hd": {"name": "hd", "mime": "video/mp4", "filesize": "10", "url": "https://cdn.x/v.mp4?token=SECRET123"},
+            "mp4_hd": {
+                "name": "hd",
+                "mime": "video/mp4",
+                "filesize": "10",
+                "url": "https://cdn.x/v.mp4?token=SECRET123",
+            },
             "ts_720p": {"name": "720p", "mime": "application/x-mpegURL", "url": "https://cdn.x/v.m3u8"},
         },
     }

@@ -165,9 +165,7 @@ class ObjectStorageSource:
         file = self._files.get(thread)
         if file is None:
             file = self._call(
-                lambda: self._fs.open(
-                    self.path.path, "rb", block_size=REMOTE_READ_AHEAD, cache_type="readahead"
-                )
+                lambda: self._fs.open(self.path.path, "rb", block_size=REMOTE_READ_AHEAD, cache_type="readahead")
             )
             with self._files_lock:
                 self._files[thread] = file

@@ -55,12 +55,21 @@ def draw_sequence(source: Path, target: Path) -> None:
         if row[0] == "break":
             ax.axhline(y, color="#c44", lw=1.2, ls="--")
         elif row[0] == "note":
-            ax.text(x[row[1]], y, row[2], ha="center", va="center", fontsize=8.5, style="italic",
-                    bbox={"boxstyle": "round", "fc": "#fff7d6", "ec": "#d8c27a"})
+            ax.text(
+                x[row[1]],
+                y,
+                row[2],
+                ha="center",
+                va="center",
+                fontsize=8.5,
+                style="italic",
+                bbox={"boxstyle": "round", "fc": "#fff7d6", "ec": "#d8c27a"},
+            )
         else:
             _, left, right, label = row
-            ax.annotate("", xy=(x[right], y), xytext=(x[left], y),
-                        arrowprops={"arrowstyle": "->", "color": BLUE, "lw": 1.4})
+            ax.annotate(
+                "", xy=(x[right], y), xytext=(x[left], y), arrowprops={"arrowstyle": "->", "color": BLUE, "lw": 1.4}
+            )
             ax.text((x[left] + x[right]) / 2, y + 0.12, label, ha="center", va="bottom", fontsize=8.5)
     ax.set_xlim(-1.6, 3.0 * (len(lanes) - 1) + 1.6)
     ax.set_ylim(-(len(rows) + 0.8), 0.6)
