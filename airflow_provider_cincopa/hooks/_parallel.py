@@ -77,10 +77,7 @@ class Flight:
 
     def sending_again(self) -> None:
         """A retry sends the body again (it takes no new room: it already holds its slot)."""
-        with self._gate._cond:
-            if not self.sending:
-                self.sending = True
-                self._gate._sending += 1
+        self._gate._start_sending(self)
 
 
 class ChunkGate:
@@ -142,6 +139,12 @@ class ChunkGate:
             with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
+
+    def _start_sending(self, flight: Flight) -> None:
+        with self._cond:
+            if not flight.sending:
+                flight.sending = True
+                self._sending += 1
 
     def _stop_sending(self, flight: Flight) -> None:
         with self._cond:
