@@ -482,7 +482,7 @@ class ChunkBody:
         end: int,
         name: str,
         on_read: Callable[[int], None],
-        on_end: Callable[[], None] | None = None,
+        on_end: Callable[[], None],
     ) -> None:
         self.source, self.start, self.end, self.name = source, start, end, name
         self.on_read, self.on_end = on_read, on_end
@@ -508,9 +508,7 @@ class ChunkBody:
             offset += wanted
             self.on_read(wanted)
             yield data
-        # urllib3 asks for the next block only after sendall() took this one.
-        if self.on_end is not None:
-            self.on_end()
+        self.on_end()  # urllib3 asks for the next block only after sendall() took this one
 
 
 def parse_upload_answer(filename: str, status_code: int, text: str, retry_after: str | None = None) -> str:
