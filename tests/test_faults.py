@@ -15,6 +15,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaResponseError,
     CincopaUploadError,
 )
+from airflow_provider_cincopa.hooks import _parallel
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from tests.conftest import TOKEN
 from tests.support import free_port, make_file, secrets_seen_by
@@ -60,6 +61,22 @@ def test_server_error_on_kth_chunk_is_retried(fast_retries, emulator, tmp_path, 
     upload_and_check(fast_retries, emulator, tmp_path, max_parallel_chunks=1)
     statuses = [r["status"] for r in emulator.requests("/upload/")]
     assert statuses.count(status) == 2 and statuses.count(200) == 4
+
+
+def test_a_proxy_error_page_is_retried_while_the_next_chunk_is_already_on_the_wire(
+    fast_retries, emulator, tmp_path, monkeypatch
+):
+    """The 502 comes after the body was sent, so another chunk has started: the retry sends again beside it."""
+    monkeypatch.setattr(_parallel, "FAST", 0.0)  # one chunk sending at a time, the others waiting for answers
+    emulator.faults(
+        fail=[{"path_prefix": "/upload", "nth": 2, "status": 502, "times": 2}],
+        latency={"path_prefix": "/upload/", "seconds": 0.2, "after_body": True},
+    )
+    upload_and_check(fast_retries, emulator, tmp_path, max_parallel_chunks=4)
+    requests = emulator.requests("/upload/")
+    statuses = [r["status"] for r in requests]
+    assert statuses.count(502) == 2 and statuses.count(200) == 4
+    assert 1 <= max(r["alongside"] for r in requests) <= 3, "chunks overlapped, never more than 4 in flight"
 
 
 def test_connection_dropped_mid_chunk_is_retried(fast_retries, emulator, tmp_path):
