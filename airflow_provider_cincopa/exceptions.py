@@ -98,3 +98,19 @@ class CincopaSyncFailedError(CincopaAssetSyncError, AirflowFailException):
     def __init__(self, message: str, *, rid: str | None = None, method: str | None = "asset.list") -> None:
         super().__init__(message, method=method)
         self.rid = rid
+
+
+class CincopaSourceChangedError(CincopaInputError):
+    """
+    The source file or object changed while it was read, so the upload was not completed.
+
+    No asset was made from the mixed bytes; a retry starts over from the file as it is then.
+    """
+
+
+class CincopaRedirectError(CincopaHttpError):
+    """The API or the upload host answered a redirect the provider does not follow (another host, https to http)."""
+
+
+class CincopaAnswerTooLargeError(CincopaResponseError):
+    """An answer was larger than the provider's cap for its kind: it was not read whole."""

@@ -56,3 +56,16 @@ def redact(text: object) -> str:
         if secret in result:
             result = result.replace(secret, REDACTED)
     return result
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(name: object) -> str:
+    """
+    Return ``str(name)`` safe for one log line: control characters escaped (``\\n``, ``\\x1b``).
+
+    A file or asset name comes from whoever named the file; raw CR/LF in it would forge log lines
+    and terminal escape codes would rewrite what an operator sees in a terminal.
+    """
+    return _CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(name))
