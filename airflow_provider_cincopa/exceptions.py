@@ -109,8 +109,20 @@ class CincopaSourceChangedError(CincopaInputError):
 
 
 class CincopaRedirectError(CincopaHttpError):
-    """The API or the upload host answered a redirect the provider does not follow (another host, https to http)."""
+    """
+    The API or the upload host answered a redirect: none is followed (another host, https to http, same host).
+
+    The message names the status and the ``Location`` host, never its path or query.
+    """
 
 
 class CincopaAnswerTooLargeError(CincopaResponseError):
-    """An answer was larger than the provider's cap for its kind: it was not read whole."""
+    """An answer was larger than the provider's cap (32 MiB): it was not read whole."""
+
+
+class CincopaTlsError(CincopaHttpError):
+    """
+    TLS failed in a way no retry can fix: the certificate does not verify, or the server does not speak TLS.
+
+    Raised at once, without the retries a network error gets.
+    """

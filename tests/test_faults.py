@@ -223,7 +223,9 @@ def test_malformed_answer_to_a_write_is_not_retried(fast_retries, emulator):
     )
     with pytest.raises(CincopaResponseError):
         fast_retries.set_slack_webhook("https://hooks.slack.example/x", slack_channel="#c")
-    assert len(emulator.requests("/v2/webhook.set_slack")) == 4, "set_slack overwrites by key: retried"
+    # set_slack overwrites by key, so it may be retried, but an HTML page is not the API's format:
+    # one more try at most (issue 19 item 6).
+    assert len(emulator.requests("/v2/webhook.set_slack")) == 2
 
 
 def test_refused_final_chunk_leaves_no_asset(fast_retries, emulator, tmp_path):

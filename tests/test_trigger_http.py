@@ -8,25 +8,19 @@ proxy when one is set (httpx then carries them). No timing is asserted.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from airflow_provider_cincopa.exceptions import CincopaTlsError
 from airflow_provider_cincopa.hooks import _async_client
 from airflow_provider_cincopa.hooks import cincopa as hook_module
 from airflow_provider_cincopa.hooks._transport import TransientError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+from tests import hostile
 from tests.conftest import READONLY, TOKEN, set_connection
 from tests.support import first_event
 
@@ -112,37 +106,6 @@ def test_a_connection_the_server_dropped_is_replaced(emulator, done_import):
 # -- HTTPS ------------------------------------------------------------------------------------
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key (PEM files)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cincopa-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
-
-
 async def _tls_front(emulator_url: str, cert: Path, key: Path) -> asyncio.Server:
     """A TLS front end on loopback relaying bytes to the emulator, as a load balancer would."""
     target = urlsplit(emulator_url)
@@ -167,7 +130,7 @@ async def _tls_front(emulator_url: str, cert: Path, key: Path) -> asyncio.Server
 
 
 def test_https_polls_share_one_ssl_context_and_check_the_certificate(emulator, done_import, monkeypatch, tmp_path):
-    cert, key = _self_signed(tmp_path)
+    cert, key = hostile.self_signed(tmp_path)
     monkeypatch.setattr(_async_client, "_ssl_context", None)  # built afresh, with the test's trust store
     made: list[ssl.SSLContext] = []
     real_create = ssl.create_default_context
@@ -184,7 +147,7 @@ def test_https_polls_share_one_ssl_context_and_check_the_certificate(emulator, d
         set_connection(monkeypatch, "cincopa_tls", password=TOKEN, host=f"https://127.0.0.1:{port}/v2/")
         try:
             if not trusted:
-                with pytest.raises(TransientError) as refused:
+                with pytest.raises(CincopaTlsError) as refused:
                     await CincopaHook("cincopa_tls").aget_upload_from_url_status(done_import)
                 return [refused.value]
             triggers = [
@@ -202,41 +165,13 @@ def test_https_polls_share_one_ssl_context_and_check_the_certificate(emulator, d
     monkeypatch.delenv("SSL_CERT_FILE")
     monkeypatch.setattr(_async_client, "_ssl_context", None)  # the default trust store does not know it
     (refused,) = asyncio.run(main(trusted=False))
-    assert "CERTIFICATE_VERIFY_FAILED" in str(refused) and TOKEN not in str(refused)
+    # Not a TransientError: the trigger ends with an error event instead of polling a host it cannot trust.
+    assert not isinstance(refused, TransientError)
+    assert "does not verify" in str(refused) and "CERTIFICATE_VERIFY_FAILED" in str(refused)
+    assert TOKEN not in str(refused)
 
 
 # -- proxies ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def forward_proxy() -> Iterator[tuple[str, list[str]]]:
-    """A plain HTTP forward proxy on loopback; yields its URL and the URLs it forwarded."""
-    seen: list[str] = []
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)  # the absolute URL a client sends a proxy
-            try:
-                with direct.open(self.path, timeout=30) as answer:
-                    status, body = answer.status, answer.read()
-            except urllib.error.HTTPError as refused:
-                status, body = refused.code, refused.read()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_polls_go_through_an_http_proxy_when_one_is_set(emulator, done_import, monkeypatch):
@@ -244,15 +179,15 @@ def test_polls_go_through_an_http_proxy_when_one_is_set(emulator, done_import, m
         triggers = [CincopaUploadStatusTrigger(status_id=done_import) for _ in range(10)]
         return await asyncio.gather(*(first_event(t) for t in triggers))
 
-    with forward_proxy() as (proxy_url, seen), monkeypatch.context() as env:
+    with hostile.ForwardProxy() as proxy, monkeypatch.context() as env:
         for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
             env.delenv(name, raising=False)
-        env.setenv("http_proxy", proxy_url)
+        env.setenv("http_proxy", proxy.url)
         events = asyncio.run(main())
         env.setenv("no_proxy", "127.0.0.1")
         bypassed = asyncio.run(main())
     assert [e["status"] for e in events + bypassed] == ["success"] * 20
-    assert len(seen) == 10 and all(
-        url.startswith(f"{emulator.base_url}asset.upload_from_url_get_status") for url in seen
+    assert len(proxy.seen) == 10 and all(
+        url.startswith(f"{emulator.base_url}asset.upload_from_url_get_status") for url in proxy.seen
     )
-    assert all(f"api_token={TOKEN}" in url for url in seen)
+    assert all(f"api_token={TOKEN}" in url for url in proxy.seen)

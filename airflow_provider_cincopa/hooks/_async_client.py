@@ -4,7 +4,11 @@ What the triggers on one event loop share per connection id: an HTTP client and 
 A triggerer runs hundreds of triggers on one event loop. A client each would build an SSL context
 each (~20 ms of CPU: ``load_verify_locations``) and open a TCP connection each; the shared client
 uses one SSL context for the process and polls over a small keep-alive pool
-(:mod:`~airflow_provider_cincopa.hooks._lean_http`; httpx when a proxy applies). The client holds
+(:mod:`~airflow_provider_cincopa.hooks._lean_http`; httpx when a proxy applies, by the same rule
+as the sync path: :func:`~airflow_provider_cincopa.hooks._request_policy.proxy_for`). Both follow
+the request policy of that module: no redirect followed, ``timeout`` bounding the whole request,
+the answer capped in size, TLS failures no retry can fix refused by name; both fail with its one
+:class:`~airflow_provider_cincopa.hooks._request_policy.RequestFailed`. The client holds
 no secret: the api_token travels in each request's query string, never in the client, so sharing
 it cannot carry one connection's token into another's requests (and the key keeps connection ids
 apart all the same). Reference-counted: once the last trigger has let go, the client is closed
@@ -33,6 +37,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
+from airflow_provider_cincopa.hooks._request_policy import (
+    AnswerBuffer,
+    RequestFailed,
+    answer_text,
+    proxy_for,
+    refuse_redirect,
+    tls_refusal,
+    within,
+)
+
 if TYPE_CHECKING:
     import ssl
 
@@ -52,17 +66,14 @@ SETTINGS_TTL = 10.0
 MAX_CONNECTIONS = 16
 
 
-class RequestFailed(Exception):
-    """No complete answer: connect, TLS, reset, timeout, or a malformed HTTP answer."""
-
-
 class SharedClient:
     """
     HTTP for every trigger of one connection id on one event loop.
 
     Requests go through one :class:`~airflow_provider_cincopa.hooks._lean_http.Pool` per API
-    origin, or through one ``httpx.AsyncClient`` (gated at :data:`MAX_CONNECTIONS`) for an origin
-    that an ``HTTP(S)_PROXY`` / ``ALL_PROXY`` setting applies to, as httpx reads them.
+    origin, or through one ``httpx.AsyncClient`` per proxy (gated at :data:`MAX_CONNECTIONS`) for
+    an origin that :func:`~airflow_provider_cincopa.hooks._request_policy.proxy_for` sends
+    through a proxy.
 
     :param user_agent: the ``User-Agent`` header.
     """
@@ -72,14 +83,18 @@ class SharedClient:
         self.users = 0
         self.closed = False
         self._pools: dict[tuple[str, str, int], Pool] = {}
-        self._proxied: httpx.AsyncClient | None = None
+        self._proxied: dict[str, httpx.AsyncClient] = {}
         self._gate = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def request(self, method: str, url: str, query: dict[str, Any], *, timeout: float) -> Answer:
         """
         ``method url?query`` (``GET``, or ``POST`` with an empty body); waits for a free connection first.
 
+        :param timeout: seconds for the whole request, the wait for a connection included.
         :raises RequestFailed: no complete answer within ``timeout`` seconds.
+        :raises CincopaRedirectError: the answer is a redirect (none is followed).
+        :raises CincopaTlsError: the certificate does not verify, or the server does not speak TLS.
+        :raises CincopaAnswerTooLargeError: the answer is larger than the cap.
         """
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or ""
@@ -87,15 +102,15 @@ class SharedClient:
         key = (scheme, host, port)
         pool = self._pools.get(key)
         if pool is None:
-            if _proxy_applies(scheme, host):
-                return await self._via_httpx(method, url, query, timeout)
+            proxy = proxy_for(url)
+            if proxy is not None:
+                answer = await self._via_httpx(proxy, method, url, query, timeout)
+                refuse_redirect(url, answer.status_code, answer.location)
+                return answer
             pool = self._pools[key] = self._new_pool(scheme, host, port)
-        from airflow_provider_cincopa.hooks import _lean_http
-
-        try:
-            return await pool.request(method, f"{parts.path or '/'}?{urlencode(query)}", timeout=timeout)
-        except _lean_http.RequestFailed as exc:
-            raise RequestFailed(str(exc)) from None
+        answer = await pool.request(method, f"{parts.path or '/'}?{urlencode(query)}", timeout=timeout)
+        refuse_redirect(url, answer.status_code, answer.location)
+        return answer
 
     def _new_pool(self, scheme: str, host: str, port: int) -> Pool:
         from airflow_provider_cincopa.hooks._lean_http import Pool
@@ -103,22 +118,43 @@ class SharedClient:
         context = ssl_context() if scheme == "https" else None
         return Pool(scheme, host, port, size=MAX_CONNECTIONS, user_agent=self.user_agent, ssl_context=context)
 
-    async def _via_httpx(self, method: str, url: str, query: dict[str, Any], timeout: float) -> Answer:
+    async def _via_httpx(self, proxy: str, method: str, url: str, query: dict[str, Any], timeout: float) -> Answer:
         import httpx
 
-        from airflow_provider_cincopa.hooks._lean_http import Answer
-
-        if self._proxied is None:
+        client = self._proxied.get(proxy)
+        if client is None:
             limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
-            self._proxied = httpx.AsyncClient(
-                headers={"User-Agent": self.user_agent}, verify=ssl_context(), limits=limits
+            # trust_env=False: the proxy is the one proxy_for() chose, not httpx's own reading.
+            client = self._proxied[proxy] = httpx.AsyncClient(
+                headers={"User-Agent": self.user_agent},
+                verify=ssl_context(),
+                limits=limits,
+                proxy=proxy,
+                trust_env=False,
             )
         try:
-            async with self._gate:
-                response = await self._proxied.request(method, url, params=query, timeout=timeout)
-        except httpx.HTTPError as exc:
+            return await within(timeout, self._httpx_exchange(client, method, url, query, timeout))
+        except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+            refusal = tls_refusal(exc, url)
+            if refusal is not None:
+                raise refusal from None
             raise RequestFailed(f"{type(exc).__name__}: {exc}") from None
-        return Answer(response.status_code, response.text, response.headers.get("Retry-After"))
+
+    async def _httpx_exchange(
+        self, client: httpx.AsyncClient, method: str, url: str, query: dict[str, Any], timeout: float
+    ) -> Answer:
+        from airflow_provider_cincopa.hooks._lean_http import Answer
+
+        async with self._gate, client.stream(method, url, params=query, timeout=timeout) as response:
+            buffer = AnswerBuffer(url, response.headers.get("Content-Length"))
+            async for data in response.aiter_bytes():  # decompressed, as the cap counts
+                buffer.add(data)
+        return Answer(
+            response.status_code,
+            answer_text(buffer.body(), response.headers.get("Content-Type")),
+            response.headers.get("Retry-After"),
+            response.headers.get("Location"),
+        )
 
     def connections_opened(self) -> int:
         """TCP connections the lean pools opened so far (for tests and benchmarks)."""
@@ -129,8 +165,8 @@ class SharedClient:
         self.closed = True
         for pool in self._pools.values():
             await pool.aclose()
-        if self._proxied is not None:
-            await self._proxied.aclose()
+        for client in self._proxied.values():
+            await client.aclose()
 
 
 _ssl_lock = threading.Lock()
@@ -153,17 +189,6 @@ def ssl_context() -> ssl.SSLContext:
             context.set_alpn_protocols(["http/1.1"])
             _ssl_context = context
         return _ssl_context
-
-
-def _proxy_applies(scheme: str, host: str) -> bool:
-    # The environment variables httpx honours (trust_env); urllib's reading of them and of NO_PROXY.
-    # Where the two could disagree this errs towards httpx, which then applies its own rules.
-    from urllib.request import getproxies_environment, proxy_bypass
-
-    proxies = getproxies_environment()
-    if not (proxies.get(scheme) or proxies.get("all")):
-        return False
-    return not proxy_bypass(host)  # NO_PROXY, as proxies from the environment are set
 
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedClient]] = weakref.WeakKeyDictionary()

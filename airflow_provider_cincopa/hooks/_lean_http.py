@@ -15,36 +15,50 @@ Each connection carries one request at a time; the pool's idle queue is also its
 ``size`` requests are in flight and every other caller waits its turn in order. A connection is
 put back only after a complete exchange that both sides may continue; a request that failed, timed
 out or was cancelled midway aborts its own connection and frees its slot, so the pool stays usable.
+
+The request policy (:mod:`~airflow_provider_cincopa.hooks._request_policy`) holds here as on the
+sync path: ``timeout`` bounds the whole request, the wait for a free connection included; the
+answer is capped in size (after decompression: a server may send gzip although we ask for
+``identity``) and decoded in its declared charset; a certificate or a plain-HTTP server behind
+https is refused by name. Redirects are refused by the caller, for this pool and httpx alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
-from collections.abc import Awaitable
+import zlib
 from dataclasses import dataclass
-from typing import TypeVar
 
 import h11
 
-T = TypeVar("T")
+from airflow_provider_cincopa.hooks._request_policy import (
+    AnswerBuffer,
+    RequestFailed,
+    answer_text,
+    tls_refusal,
+    within,
+)
 
 #: Bytes read from the socket at a time.
 READ_SIZE = 65536
 
 
-class RequestFailed(Exception):
-    """The request got no complete answer: connect, TLS, reset, timeout, or a malformed HTTP answer."""
-
-
 @dataclass(frozen=True)
 class Answer:
-    """One HTTP answer: what :func:`~airflow_provider_cincopa.hooks._transport.parse_api_answer` needs."""
+    """
+    One HTTP answer: what :func:`~airflow_provider_cincopa.hooks._transport.parse_api_answer` needs.
+
+    :param status_code: the HTTP status.
+    :param text: the body, decoded.
+    :param retry_after: the ``Retry-After`` header, if any.
+    :param location: the ``Location`` header, if any (a redirect is refused, not followed).
+    """
 
     status_code: int
     text: str
     retry_after: str | None = None
+    location: str | None = None
 
 
 class _Connection:
@@ -99,6 +113,7 @@ class Pool:
             ("Accept", "*/*"),
             ("Accept-Encoding", "identity"),  # h11 does not decode; Cincopa's answers are small
         ]
+        self._size = size
         self._idle: asyncio.LifoQueue[_Connection | None] = asyncio.LifoQueue()
         for _ in range(size):
             self._idle.put_nowait(None)  # a free slot, connected when first used
@@ -110,22 +125,33 @@ class Pool:
         """
         Send ``method target`` (path and query string) and return the answer.
 
-        Waits for a free slot first (that wait is not part of ``timeout``).
-
-        :raises RequestFailed: no complete answer arrived within ``timeout`` seconds.
+        :param timeout: seconds for the whole request: the wait for a free connection, connecting,
+            sending and the whole answer.
+        :raises RequestFailed: no complete answer arrived within ``timeout`` seconds, or the pool
+            is closed (checked before waiting for a connection, and again after).
+        :raises CincopaTlsError: the certificate does not verify, or the server does not speak TLS.
+        :raises CincopaAnswerTooLargeError: the answer is larger than the cap.
         """
-        slot = [await self._idle.get()]  # the exchange below replaces a stale connection in it
         if self._closed:
-            self._idle.put_nowait(None)
             raise RequestFailed("the shared client is closed")
         try:
-            answer = await _within(timeout, self._exchange(slot, method, target))
-        except BaseException as exc:  # cancelled included: the connection is mid-exchange, drop it
+            return await within(timeout, self._request(method, target))
+        except (OSError, asyncio.TimeoutError, h11.ProtocolError) as exc:  # TimeoutError is an OSError
+            refusal = tls_refusal(exc, f"{self.scheme}://{self._headers[0][1]}/")
+            if refusal is not None:
+                raise refusal from None
+            raise RequestFailed(_describe(exc)) from None
+
+    async def _request(self, method: str, target: str) -> Answer:
+        slot = [await self._idle.get()]  # the exchange below replaces a stale connection in it
+        try:
+            if self._closed:
+                raise RequestFailed("the shared client is closed")
+            answer = await self._exchange(slot, method, target)
+        except BaseException:  # cancelled and timed out included: the connection is mid-exchange, drop it
             if slot[0] is not None:
                 slot[0].abort()
             self._idle.put_nowait(None)
-            if isinstance(exc, (OSError, asyncio.TimeoutError, h11.ProtocolError)):
-                raise RequestFailed(_describe(exc)) from None
             raise
         connection = slot[0]
         if connection is not None and connection.reusable() and not self._closed:
@@ -152,16 +178,18 @@ class Pool:
             + (protocol.send(h11.EndOfMessage()) or b"")
         )
         await connection.writer.drain()
-        status_code, retry_after, body = 0, None, []
+        response: h11.Response | None = None
+        body: _Body | None = None
         while True:
             event = protocol.next_event()
             if event is h11.NEED_DATA:
                 protocol.receive_data(await connection.reader.read(READ_SIZE))  # b"" at EOF
             elif isinstance(event, h11.Response):
-                status_code = event.status_code
-                retry_after = next((v.decode("latin-1") for k, v in event.headers if k == b"retry-after"), None)
-            elif isinstance(event, h11.Data):
-                body.append(event.data)
+                response = event
+                body = _Body(f"{self.scheme}://{self._headers[0][1]}/", _header(event, b"content-length"))
+                body.decoding(_header(event, b"content-encoding"))
+            elif isinstance(event, h11.Data) and body is not None:
+                body.add(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed):
@@ -169,8 +197,14 @@ class Pool:
             # h11.InformationalResponse (1xx): the real answer follows
         if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
             protocol.start_next_cycle()
-        text = b"".join(body).decode("utf-8", errors="replace")
-        return Answer(status_code, text, retry_after)
+        if response is None or body is None:  # pragma: no cover - h11 gives a Response before EndOfMessage
+            raise RequestFailed("the server sent no status line")
+        return Answer(
+            response.status_code,
+            answer_text(body.finish(), _header(response, b"content-type")),
+            _header(response, b"retry-after"),
+            _header(response, b"location"),
+        )
 
     async def aclose(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""
@@ -179,13 +213,43 @@ class Pool:
             connection = self._idle.get_nowait()
             if connection is not None:
                 connection.writer.close()
+        # Wake the requests waiting for a slot: each sees the pool closed, fails at once and puts
+        # its slot back, which wakes the next one.
+        for _ in range(self._size):
+            self._idle.put_nowait(None)
 
 
-async def _within(timeout: float, awaitable: Awaitable[T]) -> T:
-    if sys.version_info >= (3, 11):  # no extra task per request
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, timeout)
+class _Body:
+    """An answer's body, decompressed when the server sent it compressed, within the size cap."""
+
+    def __init__(self, url: str, content_length: str | None) -> None:
+        self.buffer = AnswerBuffer(url, content_length)
+        self._inflate: zlib._Decompress | None = None
+
+    def decoding(self, content_encoding: str | None) -> None:
+        """Decompress what follows if ``content_encoding`` is gzip or deflate (zlib-wrapped)."""
+        if (content_encoding or "").strip().lower() in ("gzip", "x-gzip", "deflate"):
+            self._inflate = zlib.decompressobj(wbits=47)  # 32 + 15: a gzip or a zlib header
+
+    def add(self, data: bytes) -> None:
+        if self._inflate is None:
+            self.buffer.add(data)
+            return
+        try:
+            # At most one byte past the cap (a small compressed body may inflate enormously): that
+            # byte makes add() refuse the answer, so what is left compressed is never inflated.
+            self.buffer.add(self._inflate.decompress(data, self.buffer.room))
+        except zlib.error as exc:
+            raise RequestFailed(f"the answer's compressed body is corrupt: {exc}") from None
+
+    def finish(self) -> bytes:
+        if self._inflate is not None:
+            self.add(b"")
+        return self.buffer.body()
+
+
+def _header(event: h11.Response, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in event.headers if k == name), None)
 
 
 def _describe(exc: BaseException) -> str:

@@ -43,6 +43,15 @@ class ConnectionSettings:
     retries: int
     retry_deadline: float
 
+    def __repr__(self) -> str:
+        # Printed while debugging a DAG, this lands in the task log: the token never goes with it.
+        return (
+            f"ConnectionSettings(base_url={redact(self.base_url)!r}, token='***', timeout={self.timeout!r}, "
+            f"retries={self.retries!r}, retry_deadline={self.retry_deadline!r})"
+        )
+
+    __str__ = __repr__
+
 
 class TransientError(CincopaHttpError):
     """
@@ -68,7 +77,12 @@ class TransientError(CincopaHttpError):
 
 
 class MalformedAnswerError(CincopaResponseError, TransientError):
-    """A malformed answer: retried for reads (a proxy's HTML error page), raised as is for writes."""
+    """
+    An answer that is not the API's format: retried once (a proxy's hiccup), never for calls that create something.
+
+    A second one in a row is not a hiccup (an HTML page with status 200 from a captive portal or a
+    wrong host): :func:`is_retryable` stops there.
+    """
 
 
 def base_url_from(host: str | None, port: int | None, schema: str | None, scheme: str | None) -> str:
@@ -140,8 +154,17 @@ def is_transient_status(status_code: int) -> bool:
     return status_code == 429 or 500 <= status_code <= 599
 
 
-def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
-    """Retry transient failures; for calls that create something, only when nothing was sent."""
+def is_retryable(exc: BaseException, *, idempotent: bool, attempt: int = 1) -> bool:
+    """
+    Retry transient failures; for calls that create something, only when nothing was sent.
+
+    :param exc: what attempt number ``attempt`` raised.
+    :param idempotent: whether the call may be repeated after it may have arrived.
+    :param attempt: the attempt that failed (1 for the first): an answer that is not the API's
+        format is retried after the first attempt only.
+    """
+    if isinstance(exc, MalformedAnswerError) and attempt > 1:
+        return False
     return isinstance(exc, TransientError) and (idempotent or not exc.request_sent)
 
 

@@ -12,12 +12,13 @@ from airflow_provider_cincopa._compat import (
     legacy_connection_form_widgets,
     legacy_ui_field_behaviour,
 )
-from airflow_provider_cincopa.exceptions import CincopaInputError
+from airflow_provider_cincopa.exceptions import CincopaError, CincopaInputError
 from airflow_provider_cincopa.hooks import _async_client
 from airflow_provider_cincopa.hooks._account import PortalsAPI, TokensAPI, WebhooksAPI
 from airflow_provider_cincopa.hooks._assets import META_FIELDS, AssetsAPI, register_upload_url
 from airflow_provider_cincopa.hooks._galleries import GalleriesAPI
 from airflow_provider_cincopa.hooks._params import check_positive, clean_params
+from airflow_provider_cincopa.hooks._request_policy import RequestFailed, for_call
 from airflow_provider_cincopa.hooks._transport import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DEADLINE,
@@ -40,7 +41,7 @@ __all__ = ["META_FIELDS", "CincopaHook", "register_upload_url", "user_agent"]
 if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
-    from tenacity import Retrying
+    from tenacity import RetryCallState, Retrying
 
 
 @cache
@@ -116,16 +117,16 @@ class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, B
 
     @cached_property
     def session(self) -> requests.Session:
-        """One keep-alive session per hook; its pool is wide enough for parallel chunk uploads."""
-        import requests
-        from requests.adapters import HTTPAdapter
+        """
+        One keep-alive session per hook, under the request policy; its pool fits parallel chunk uploads.
 
-        session = requests.Session()
-        session.headers["User-Agent"] = user_agent()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        The upload engine posts its chunks through it too, so the policy
+        (:mod:`~airflow_provider_cincopa.hooks._request_policy`: no redirects, a deadline per
+        attempt, bounded answers, TLS failures not retried) covers the upload host as well.
+        """
+        from airflow_provider_cincopa.hooks._request_policy import policy_session
+
+        return policy_session(user_agent=user_agent())
 
     def close(self) -> None:
         """Close the HTTP session (and its pooled connections)."""
@@ -135,13 +136,17 @@ class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, B
 
     def retrying(self, *, idempotent: bool) -> Retrying:
         """The retry policy for one call; ``idempotent=False`` retries only requests never sent."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+        from tenacity import Retrying, stop_after_attempt, stop_after_delay
+
+        def retry(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return exc is not None and is_retryable(exc, idempotent=idempotent, attempt=state.attempt_number)
 
         settings = self.settings
         return Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
             wait=BackoffWithRetryAfter(),
-            retry=retry_if_exception(lambda exc: is_retryable(exc, idempotent=idempotent)),
+            retry=retry,
             before_sleep=self.log_retry,
             reraise=True,
         )
@@ -195,6 +200,8 @@ class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, B
                 method=method,
                 request_sent=_request_may_have_been_sent(exc),
             ) from None
+        except CincopaError as exc:  # the request policy's: a deadline, a redirect, TLS, a size
+            raise for_call(exc, method) from None
         return parse_api_answer(method, response.status_code, response.text, response.headers.get("Retry-After"))
 
     # -- general ------------------------------------------------------------------------------
@@ -241,8 +248,10 @@ class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, B
             answer = await self._aclient.request(
                 http_method, f"{settings.base_url}{method}.json", query, timeout=settings.timeout
             )
-        except _async_client.RequestFailed as exc:
+        except RequestFailed as exc:
             raise TransientError(f"Could not reach Cincopa for {method}: {redact(exc)}", method=method) from None
+        except CincopaError as exc:  # the request policy's: a redirect, TLS, a size
+            raise for_call(exc, method) from None
         return parse_api_answer(method, answer.status_code, answer.text, answer.retry_after)
 
     async def aclose(self) -> None:
