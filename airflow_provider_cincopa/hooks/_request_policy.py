@@ -278,7 +278,7 @@ class Deadline:
         """What an attempt cut by this deadline raises: a timeout, retried like any other."""
         what = "attempt" if self.total is not None else "answer"
         return TransientError(
-            f"Timed out: no complete answer from {origin(url)} within the {what}'s deadline of {self.limit:g} s"
+            f"No complete answer from {origin(url)}: timed out at the {what}'s deadline of {self.limit:g} s"
         )
 
 
