@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import h11
 
@@ -56,7 +56,7 @@ class Answer:
     """
 
     status_code: int
-    text: str
+    text: str = field(repr=False)  # an answer may hold a secret (a temp token)
     retry_after: str | None = None
     location: str | None = None
 
