@@ -127,11 +127,21 @@ def test_an_upload_chunk_redirect_to_another_host_is_refused(monkeypatch, tmp_pa
 # -- 19.5: a deadline per attempt -------------------------------------------------------------
 
 
-def test_an_api_answer_trickling_a_byte_at_a_time_ends_at_the_timeout(monkeypatch, server):
-    body = b'{"success": true, "accid": "1"}'  # 31 bytes: 46 s at 1.5 s a byte
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-    server.route("/v2/ping", hostile.trickle(body, every=1.5, head=head))
-    with pytest.raises(TransientError, match="deadline of 3 s") as cut:
+TRICKLED_BODY = b'{"success": true, "accid": "1"}'  # 31 bytes: 46 s at 1.5 s a byte
+TRICKLED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        hostile.trickle(TRICKLED_BODY, every=1.5, head=TRICKLED_HEAD),
+        hostile.trickle(TRICKLED_HEAD + TRICKLED_BODY, every=1.5),
+    ],
+    ids=["body", "from-the-status-line"],
+)
+def test_an_api_answer_trickling_a_byte_at_a_time_ends_at_the_timeout(monkeypatch, server, answer):
+    server.route("/v2/ping", answer)
+    with pytest.raises(TransientError, match="timed out at the attempt's deadline of 3 s") as cut:
         hook_on(monkeypatch, server.api()).ping()
     assert cut.value.method == "ping"
 
