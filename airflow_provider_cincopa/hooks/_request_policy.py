@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import sys
@@ -299,8 +300,28 @@ def _deadline_mixin(base: type) -> type:
     return DeadlineConnection
 
 
-def _adapter(pool_connections: int, pool_maxsize: int) -> Any:
+def policy_session(*, user_agent: str, pool_maxsize: int = 32) -> requests.Session:
+    """
+    A requests session that applies the request policy to every request it sends.
+
+    :param user_agent: the ``User-Agent`` header.
+    :param pool_maxsize: kept-alive connections per host (parallel chunks each need one).
+    """
+    session_class, adapter_class = _classes()
+    session: requests.Session = session_class()
+    session.headers["User-Agent"] = user_agent
+    adapter = adapter_class(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@functools.cache
+def _classes() -> tuple[type, type]:
+    # Built on first use: requests and urllib3 load when a hook first calls, not at DAG parse.
+    import requests
     from requests.adapters import HTTPAdapter
+    from requests.sessions import merge_setting
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -325,26 +346,12 @@ def _adapter(pool_connections: int, pool_maxsize: int) -> Any:
                 manager.pool_classes_by_scheme = pools
             return manager
 
-    return PolicyAdapter(pool_connections=pool_connections, pool_maxsize=pool_maxsize, max_retries=0)
-
-
-def policy_session(*, user_agent: str, pool_maxsize: int = 32) -> requests.Session:
-    """
-    A requests session that applies the request policy to every request it sends.
-
-    :param user_agent: the ``User-Agent`` header.
-    :param pool_maxsize: kept-alive connections per host (parallel chunks each need one).
-    """
-    import requests
-
     class PolicySession(requests.Session):
         """See the module doc: no redirects, a deadline per attempt, a bounded answer, one proxy rule."""
 
         def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
             # requests' own merge, with proxy_for() as the one proxy rule: the environment is read
             # once per request, as before (that read is most of a request's overhead).
-            from requests.sessions import merge_setting
-
             if self.trust_env and verify in (True, None):
                 verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
             proxy = proxy_for(str(url)) if self.trust_env else None
@@ -362,7 +369,7 @@ def policy_session(*, user_agent: str, pool_maxsize: int = 32) -> requests.Sessi
             _attempt.deadline = deadline
             try:
                 response = super().send(request, **kwargs)
-                with response:
+                with response:  # closed (its connection dropped) unless read to the end
                     refuse_redirect(url, response.status_code, response.headers.get("Location"))
                     buffer = AnswerBuffer(url, response.headers.get("Content-Length"))
                     for data in response.iter_content(65536):
@@ -385,9 +392,4 @@ def policy_session(*, user_agent: str, pool_maxsize: int = 32) -> requests.Sessi
                 raise deadline.error(url)
             return response
 
-    session = PolicySession()
-    session.headers["User-Agent"] = user_agent
-    adapter = _adapter(4, pool_maxsize)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return PolicySession, PolicyAdapter
