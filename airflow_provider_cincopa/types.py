@@ -100,7 +100,8 @@ class UploadFromUrlStatus:
         # Which field carries the reason is not documented: say every one that has something.
         fields = ("message", "error", "debug", "more")
         said = [str(answer[k]).strip() for k in fields if str(answer.get(k) or "").strip()]
-        message = "; ".join(dict.fromkeys(said)) or f"Cincopa gave no reason (status {status or 'empty'!r})"
+        # Redacted here: Cincopa may echo the source URL, signature and all, and this lands in reprs.
+        message = redact("; ".join(dict.fromkeys(said))) or f"Cincopa gave no reason (status {status or 'empty'!r})"
         return cls(
             status_id=status_id,
             state=state,
