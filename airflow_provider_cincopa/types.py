@@ -23,7 +23,8 @@ _IF_EXISTS_SPELLINGS: dict[str, IfExists] = {"skip": "reuse", "upload": "create"
 
 def if_exists_rule(value: str) -> IfExists:
     """
-    ``value`` as one of :data:`IF_EXISTS`, or a :class:`CincopaInputError` listing them.
+    ``value`` as one of :data:`IF_EXISTS`, or a
+    :class:`~airflow_provider_cincopa.exceptions.CincopaInputError` listing them.
 
     :param value: what the DAG gave (``skip`` and ``upload`` are read as ``reuse`` and ``create``).
     """

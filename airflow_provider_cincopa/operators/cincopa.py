@@ -34,6 +34,18 @@ UI_COLOR = "#e8f0fb"
 UI_FGCOLOR = "#1a3a6b"
 
 
+#: The operator's arguments that :meth:`CincopaHook.upload_file` takes under the same names.
+_UPLOAD_OPTIONS = (
+    "gallery_fid",
+    "attach_to_rid",
+    "attach_type",
+    "filename",
+    "chunk_size",
+    "max_parallel_chunks",
+    "source_conn_id",
+)
+
+
 class CancelFlag(threading.Event):
     """
     A ``threading.Event`` an operator can hold from ``__init__``: a copy is a fresh, unset flag.
@@ -165,18 +177,9 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
 
         store = context.get("task_state_store")
         saved = SealedUploadState(store, self._state_binding(context) if store is not None else {}, self.log)
+        options = {name: getattr(self, name) for name in _UPLOAD_OPTIONS}
         result = self.hook.upload_file(
-            self.source_path,
-            gallery_fid=self.gallery_fid,
-            attach_to_rid=self.attach_to_rid,
-            attach_type=self.attach_type,
-            filename=self.filename,
-            chunk_size=self.chunk_size,
-            max_parallel_chunks=self.max_parallel_chunks,
-            source_conn_id=self.source_conn_id,
-            resume=saved.load(),
-            on_state=saved.save,
-            cancel=self._cancel,
+            self.source_path, **options, resume=saved.load(), on_state=saved.save, cancel=self._cancel
         )
         self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", printable(result.filename), result.size, result.rid)
         if meta and self.attach_to_rid:
