@@ -85,3 +85,16 @@ def test_import_status_shows_no_signature_cincopa_echoed():
     with pytest.raises(CincopaUploadFromUrlError) as err:
         status.finished_rid()
     assert secret not in str(err.value) and "X-Amz-Signature=***" in str(err.value)
+
+
+def test_a_source_path_credential_is_registered_when_rendered_and_kept_out_of_lineage():
+    from airflow_provider_cincopa.operators._ingest import file_dataset
+    from airflow_provider_cincopa.operators.cincopa import CincopaUploadFileOperator
+
+    secret = canary("SECRETKEY")
+    source = f"s3://AKIAEXAMPLE:{secret}@media-bucket/in/a.mp4"
+    op = CincopaUploadFileOperator(task_id="up", source_path=source)
+    assert redact(f"stored {secret}") == f"stored {secret}", "nothing registered before rendering"
+    op.render_template_fields(context={})
+    assert redact(f"stored {secret}") == "stored ***"
+    assert file_dataset(source) == ("s3://media-bucket", "in/a.mp4")

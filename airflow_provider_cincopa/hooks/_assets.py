@@ -219,7 +219,7 @@ class AssetsAPI(CincopaAPI):
         """
         values = meta_values(fields, allowed=META_FIELDS, what=f"asset.set_meta on asset {rid!r}")
         answer = self.call("asset.set_meta", {"rid": required(rid, "rid"), **values}, http_method="POST")
-        log.info("Set %s on asset %s", ", ".join(sorted(values)), rid)
+        log.info("Set %s on asset %s", ", ".join(sorted(values)), printable(rid))
         return answer
 
     def set_meta_after_upload(self, rid: str, *, retry_finds_asset: bool = False, **fields: Any) -> None:
@@ -534,14 +534,16 @@ def _version_links(rid: str, versions: Any) -> dict[str, VersionLink]:
         versions = {str(v.get("key") or v.get("name")): v for v in versions if isinstance(v, dict)}
     if not isinstance(versions, dict):
         if versions not in (None, "", []):
-            _answers.log.warning("asset.list: versions of %s is a %s, not a mapping", rid, type(versions).__name__)
+            kind = type(versions).__name__
+            _answers.log.warning("asset.list: versions of %s is a %s, not a mapping", printable(rid), kind)
         return {}
     links = {}
     for key, info in versions.items():
         info = info if isinstance(info, dict) else {}
         url = str(info.get("url") or "") or None
         if url and redact(url) != url:  # a signed CDN URL is a credential: never handed on
-            _answers.log.warning("asset.list: version %s of %s has a URL with a secret in it; left out", key, rid)
+            shown = printable(key), printable(rid)
+            _answers.log.warning("asset.list: version %s of %s has a URL with a secret in it; left out", *shown)
             url = None
         filesize = _answers.number(info.get("filesize"))
         links[str(key)] = VersionLink(

@@ -132,7 +132,8 @@ def file_dataset(source: Any) -> tuple[str, str]:
         import os
 
         return "file", os.path.abspath(parts.path if parts.scheme else text)
-    return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+    # The bucket without any user part: ``s3://KEY:SECRET@bucket`` names a credential.
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", parts.path.lstrip("/")
 
 
 def url_dataset(url: str) -> tuple[str, str]:

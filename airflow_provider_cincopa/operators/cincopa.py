@@ -59,10 +59,14 @@ class CancelFlag(threading.Event):
 
 
 class _CincopaOperator(BaseOperator):
-    """Shared plumbing: the connection id, a lazily created hook, the UI colours."""
+    """Shared plumbing: the connection id, a lazily created hook, the UI colours, URL credentials."""
 
     ui_color = UI_COLOR
     ui_fgcolor = UI_FGCOLOR
+    #: Fields holding a URL whose password and signature are registered with the secrets masker
+    #: before and after rendering, so that neither the rendered fields Airflow stores nor a log
+    #: line holds them.
+    secret_url_fields: Sequence[str] = ()
 
     def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -72,6 +76,16 @@ class _CincopaOperator(BaseOperator):
     def hook(self) -> CincopaHook:
         """The hook, created on first use (never in ``__init__``)."""
         return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render, registering the credentials of ``secret_url_fields`` before the rendered fields are stored."""
+        self._register_url_secrets()
+        super().render_template_fields(context, jinja_env)
+        self._register_url_secrets()
+
+    def _register_url_secrets(self) -> None:
+        for name in self.secret_url_fields:
+            register_url_secrets(getattr(self, name))
 
 
 class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _CincopaOperator):
@@ -130,6 +144,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
     )
     template_fields_renderers = {"tags": "json"}
     operator_extra_links = (CincopaAssetLink(),)
+    secret_url_fields = ("source_path",)  # s3://KEY:SECRET@bucket/... holds a credential
 
     def __init__(
         self,
@@ -250,6 +265,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
     template_fields_renderers = {"tags": "json"}
     operator_extra_links = (CincopaAssetLink(),)
     external_id_key = "cincopa_upload_from_url_status_id"
+    secret_url_fields = ("source_url",)
 
     def __init__(
         self,
@@ -294,12 +310,6 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         # The import this try started or reconnected to (for on_kill), and the asset it made.
         self._status_id: str | None = None
         self._rid: str | None = None
-
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the URL's password and signature before the rendered fields are stored."""
-        register_url_secrets(self.source_url)
-        super().render_template_fields(context, jinja_env)
-        register_url_secrets(self.source_url)
 
     def execute(self, context: Context) -> str | None:
         """Start (or reconnect to) the import, then wait for it here or in the triggerer."""
@@ -460,7 +470,7 @@ class CincopaDeleteAssetOperator(_CincopaOperator):
     def execute(self, context: Context) -> bool:
         """Call ``asset.delete``."""
         deleted = self.hook.delete_asset(self.rid, missing_ok=self.missing_ok)
-        self.log.info("Asset %s %s", self.rid, "deleted" if deleted else "was already gone")
+        self.log.info("Asset %s %s", printable(self.rid), "deleted" if deleted else "was already gone")
         return deleted
 
 
@@ -523,6 +533,7 @@ class CincopaSetWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url", "events", "security_key")
+    secret_url_fields = ("hook_url",)
 
     def __init__(self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -531,14 +542,10 @@ class CincopaSetWebhookOperator(_CincopaOperator):
         self.security_key = security_key
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the key and the URL's credentials before the rendered fields are stored."""
-        self._register_secrets()
-        super().render_template_fields(context, jinja_env)
-        self._register_secrets()
-
-    def _register_secrets(self) -> None:
+        """Render, then register the key (and the URL's credentials) before the rendered fields are stored."""
         register_secret(self.security_key)
-        register_url_secrets(self.hook_url)
+        super().render_template_fields(context, jinja_env)
+        register_secret(self.security_key)
 
     def execute(self, context: Context) -> str:
         """Call ``webhook.set``."""

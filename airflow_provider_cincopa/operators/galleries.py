@@ -155,5 +155,5 @@ class CincopaDeleteGalleryOperator(_CincopaOperator):
             self.gallery_fid, delete_assets=self.delete_assets, missing_ok=self.missing_ok
         )
         what = "deleted" + (" with its assets" if self.delete_assets else "") if deleted else "was already gone"
-        self.log.info("Cincopa gallery %s %s", self.gallery_fid, what)
+        self.log.info("Cincopa gallery %s %s", printable(self.gallery_fid), what)
         return deleted
