@@ -6,8 +6,8 @@ import pytest
 
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaTagCommaError
 from airflow_provider_cincopa.hooks._answers import number
-from airflow_provider_cincopa.hooks._galleries import rid_list
 from airflow_provider_cincopa.hooks._metadata import META_FIELDS, META_QUERY_BUDGET, meta_values
+from airflow_provider_cincopa.hooks._params import rid_list
 from airflow_provider_cincopa.types import IF_EXISTS, UploadFromUrlStatus, if_exists_rule
 
 pytestmark = pytest.mark.unit
@@ -143,3 +143,11 @@ def test_one_rid_list_parser(rids, expected):
 def test_rid_list_naming_no_rid_is_refused(rids):
     with pytest.raises(CincopaInputError, match="rids is required"):
         rid_list(rids)
+
+
+@pytest.mark.parametrize("rid", ["", " , ", []])
+def test_an_empty_rid_filter_is_refused_rather_than_read_as_every_asset(rid):
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    with pytest.raises(CincopaInputError, match="rid is required"):
+        next(CincopaHook().list_assets(rid=rid))

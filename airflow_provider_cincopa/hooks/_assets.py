@@ -21,7 +21,7 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._api import CincopaAPI, page_of
 from airflow_provider_cincopa.hooks._metadata import META_FIELDS, meta_values
-from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
+from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required, rid_list
 from airflow_provider_cincopa.hooks._transport import TransientError
 from airflow_provider_cincopa.redaction import printable, redact, register_secret, register_url_secrets
 from airflow_provider_cincopa.types import (
@@ -89,7 +89,7 @@ class AssetsAPI(CincopaAPI):
         check_positive(items_per_page, "items_per_page", allow_zero=False)
         params = {
             "search": search,
-            "rid": comma_list(rid),
+            "rid": None if rid is None else ",".join(rid_list(rid, "rid")),
             "reference_id": reference_id,
             "tag": tag,
             "type": type,
@@ -120,7 +120,8 @@ class AssetsAPI(CincopaAPI):
         :return: the page's items and how many pages there are.
         """
         check_positive(items_per_page, "items_per_page", allow_zero=False)
-        params: dict[str, Any] = {"rid": comma_list(rid), "search": search, "tag": tag, "type": type}
+        rids = None if rid is None else ",".join(rid_list(rid, "rid"))
+        params: dict[str, Any] = {"rid": rids, "search": search, "tag": tag, "type": type}
         params.update(page=page, items_per_page=items_per_page)
         return page_of("asset.list", await self.acall("asset.list", params), "items")
 

@@ -36,7 +36,7 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._assets import register_upload_url
 from airflow_provider_cincopa.hooks._metadata import meta_values
-from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
+from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required, rid_list
 from airflow_provider_cincopa.redaction import printable
 from airflow_provider_cincopa.types import if_exists_rule
 
@@ -48,28 +48,6 @@ INSERT_POSITIONS = ("top", "bottom")
 _WRITE = "POST"
 
 log = logging.getLogger(__name__)
-
-
-def rid_list(rids: str | Iterable[str] | None, name: str = "rids") -> list[str]:
-    """
-    One rid, a comma string, or any iterable of rids (an XCom list) as a list of rids.
-
-    The one reader of a list of rids, for the hook and the gallery operators alike.
-
-    :param rids: what the caller passed (or what a templated field rendered to).
-    :param name: the argument's name, for the error.
-    :raises CincopaInputError: it names no rid.
-    """
-    if rids is None:
-        items: list[str] = []
-    elif isinstance(rids, str):
-        items = rids.split(",")
-    else:
-        items = [str(rid) for rid in rids]
-    found = [rid.strip() for rid in items if rid and rid.strip()]
-    if not found:
-        raise CincopaInputError(f"{name} is required: give one asset rid or a list of them, got {rids!r}")
-    return found
 
 
 def _mask_gallery_upload_urls(answer: dict[str, Any]) -> None:

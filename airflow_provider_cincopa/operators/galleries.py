@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cincopa.exceptions import CincopaGalleryExistsError, CincopaInputError
-from airflow_provider_cincopa.hooks._galleries import INSERT_POSITIONS, rid_list
+from airflow_provider_cincopa.hooks._galleries import INSERT_POSITIONS
+from airflow_provider_cincopa.hooks._params import rid_list
 from airflow_provider_cincopa.operators.cincopa import _CincopaOperator
 from airflow_provider_cincopa.redaction import printable
 from airflow_provider_cincopa.types import if_exists_rule
