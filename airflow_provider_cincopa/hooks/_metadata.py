@@ -41,9 +41,9 @@ def is_literal(value: Any) -> bool:
     A Jinja template and an XCom reference (``task.output``, a mapped argument) are checked after
     rendering, when their value exists.
     """
-    from airflow.sdk.definitions._internal.mixins import ResolveMixin
-
-    if isinstance(value, ResolveMixin):
+    # Duck-typed: Airflow's ResolveMixin (XComArg, mapped arguments) lives in an internal module
+    # that moved between releases; these two methods are what it promises on every Airflow 3.
+    if hasattr(value, "resolve") and hasattr(value, "iter_references"):
         return False
     return not (isinstance(value, str) and ("{{" in value or "{%" in value))
 
