@@ -49,11 +49,14 @@ def test_url_credentials_reach_no_log_xcom_rendered_field_or_database(
     signed = media.replace("http://", f"http://alice:{password}@") + f"?X-Amz-Signature={signature}&X-Amz-Date=1"
     monkeypatch.setenv("AIRFLOW_VAR_MEDIA_URL", signed)
     monkeypatch.setenv("AIRFLOW_VAR_HOOK_URL", f"https://bob:{hook_password}@hooks.example/in?sig={hook_signature}")
+    old_password = f"OLDHOOKPW{secrets.token_hex(6)}"
+    monkeypatch.setenv("AIRFLOW_VAR_OLD_HOOK_URL", f"https://carol:{old_password}@hooks.example/old")
     dr = run(
         "url_secrets",
         """
         CincopaUploadFromUrlOperator(task_id="imp", source_url="{{ var.value.media_url }}", poll_interval=0.1)
-        CincopaSetWebhookOperator(task_id="hook", hook_url="{{ var.value.hook_url }}", security_key="k3y-value")
+        hook = CincopaSetWebhookOperator(task_id="hook", hook_url="{{ var.value.hook_url }}", security_key="k3y-value")
+        hook >> CincopaDeleteWebhookOperator(task_id="unhook", hook_url="{{ var.value.old_hook_url }}", missing_ok=True)
         """,
     )
     assert dr.state == "success", task_states(dr)
@@ -62,7 +65,9 @@ def test_url_credentials_reach_no_log_xcom_rendered_field_or_database(
     assert xcom(dr, "hook") == "https://bob:***@hooks.example/in?sig=***"
     assert rendered_fields(dr, "hook")["hook_url"] == "https://bob:***@hooks.example/in?sig=***"
     assert password not in rendered_fields(dr, "imp")["source_url"]
-    canaries = (password, signature, hook_password, hook_signature)
+    assert rendered_fields(dr, "unhook")["hook_url"] == "https://carol:***@hooks.example/old"
+    assert xcom(dr, "unhook") is False, "there was no such webhook"
+    canaries = (password, signature, hook_password, hook_signature, old_password)
     log = "".join(capfd.readouterr())
     assert [c for c in canaries if c in log] == [], "a credential reached the task log"
     assert found_in_airflow_home(*canaries) == {}, "a credential reached the database or a log file"

@@ -181,6 +181,7 @@ class WebhooksAPI(CincopaAPI):
         :param missing_ok: return False instead of raising when there is no such webhook.
         """
         try:
+            register_url_secrets(hook_url)
             self.call("webhook.delete", {"hook_url": required(hook_url, "hook_url")}, http_method="POST")
         except CincopaApiError:
             if missing_ok and not _answers.webhook_named(self.list_webhooks(), hook_url):

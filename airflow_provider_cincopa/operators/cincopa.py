@@ -616,6 +616,7 @@ class CincopaDeleteWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url",)
+    secret_url_fields = ("hook_url",)
 
     def __init__(self, *, hook_url: str, missing_ok: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
