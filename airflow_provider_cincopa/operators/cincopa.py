@@ -63,9 +63,10 @@ class _CincopaOperator(BaseOperator):
 
     ui_color = UI_COLOR
     ui_fgcolor = UI_FGCOLOR
-    #: Fields holding a URL whose password and signature are registered with the secrets masker
-    #: before and after rendering, so that neither the rendered fields Airflow stores nor a log
-    #: line holds them.
+    #: Fields that are secrets as a whole, and fields holding a URL whose password and signature
+    #: are: both are registered with the secrets masker before and after rendering, so that
+    #: neither the rendered fields Airflow stores nor a log line holds them.
+    secret_fields: Sequence[str] = ()
     secret_url_fields: Sequence[str] = ()
 
     def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
@@ -78,12 +79,14 @@ class _CincopaOperator(BaseOperator):
         return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, registering the credentials of ``secret_url_fields`` before the rendered fields are stored."""
-        self._register_url_secrets()
+        """Render, registering ``secret_fields`` and ``secret_url_fields`` before the rendered fields are stored."""
+        self._register_secrets()
         super().render_template_fields(context, jinja_env)
-        self._register_url_secrets()
+        self._register_secrets()
 
-    def _register_url_secrets(self) -> None:
+    def _register_secrets(self) -> None:
+        for name in self.secret_fields:
+            register_secret(getattr(self, name))
         for name in self.secret_url_fields:
             register_url_secrets(getattr(self, name))
 
@@ -451,7 +454,15 @@ class CincopaSetAssetMetaOperator(CincopaAssetMetaMixin, _CincopaOperator):
         return self.rid
 
 
-class CincopaDeleteAssetOperator(_CincopaOperator):
+class _DeleteOperator(_CincopaOperator):
+    """A delete that returns True when it deleted, False when the item was already gone and ``missing_ok``."""
+
+    def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.missing_ok = missing_ok
+
+
+class CincopaDeleteAssetOperator(_DeleteOperator):
     """
     Delete an asset; returns True when deleted, False when already gone and ``missing_ok``.
 
@@ -462,10 +473,9 @@ class CincopaDeleteAssetOperator(_CincopaOperator):
 
     template_fields: Sequence[str] = ("rid",)
 
-    def __init__(self, *, rid: str, missing_ok: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, rid: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rid = rid
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``asset.delete``."""
@@ -533,6 +543,7 @@ class CincopaSetWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url", "events", "security_key")
+    secret_fields = ("security_key",)
     secret_url_fields = ("hook_url",)
 
     def __init__(self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any) -> None:
@@ -540,12 +551,6 @@ class CincopaSetWebhookOperator(_CincopaOperator):
         self.hook_url = hook_url
         self.events = events
         self.security_key = security_key
-
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the key (and the URL's credentials) before the rendered fields are stored."""
-        register_secret(self.security_key)
-        super().render_template_fields(context, jinja_env)
-        register_secret(self.security_key)
 
     def execute(self, context: Context) -> str:
         """Call ``webhook.set``."""
@@ -570,6 +575,7 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url", "slack_channel", "events", "slack_username", "slack_icon")
+    secret_fields = ("hook_url",)  # a Slack incoming-webhook URL is a credential as a whole
 
     def __init__(
         self,
@@ -588,12 +594,6 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
         self.slack_username = slack_username
         self.slack_icon = slack_icon
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the Slack URL as a secret before the rendered fields are stored."""
-        register_secret(self.hook_url)
-        super().render_template_fields(context, jinja_env)
-        register_secret(self.hook_url)
-
     def execute(self, context: Context) -> str:
         """Call ``webhook.set_slack``."""
         self.hook.set_slack_webhook(
@@ -606,7 +606,7 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
         return self.slack_channel
 
 
-class CincopaDeleteWebhookOperator(_CincopaOperator):
+class CincopaDeleteWebhookOperator(_DeleteOperator):
     """
     Delete the webhook for ``hook_url``; returns True when deleted, False when already gone.
 
@@ -618,10 +618,9 @@ class CincopaDeleteWebhookOperator(_CincopaOperator):
     template_fields: Sequence[str] = ("hook_url",)
     secret_url_fields = ("hook_url",)
 
-    def __init__(self, *, hook_url: str, missing_ok: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, hook_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hook_url = hook_url
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``webhook.delete``."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_cincopa.exceptions import CincopaGalleryExistsError, CincopaInputError
 from airflow_provider_cincopa.hooks._galleries import INSERT_POSITIONS
 from airflow_provider_cincopa.hooks._params import rid_list
-from airflow_provider_cincopa.operators.cincopa import _CincopaOperator
+from airflow_provider_cincopa.operators.cincopa import _CincopaOperator, _DeleteOperator
 from airflow_provider_cincopa.redaction import printable
 from airflow_provider_cincopa.types import if_exists_rule
 
@@ -130,7 +130,7 @@ class CincopaRemoveFromGalleryOperator(_GalleryItemsOperator):
         return rids
 
 
-class CincopaDeleteGalleryOperator(_CincopaOperator):
+class CincopaDeleteGalleryOperator(_DeleteOperator):
     """
     Delete a gallery; return True when deleted, False when already gone and ``missing_ok``.
 
@@ -142,13 +142,10 @@ class CincopaDeleteGalleryOperator(_CincopaOperator):
 
     template_fields: Sequence[str] = ("gallery_fid",)
 
-    def __init__(
-        self, *, gallery_fid: str, delete_assets: bool = False, missing_ok: bool = False, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, gallery_fid: str, delete_assets: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gallery_fid = gallery_fid
         self.delete_assets = delete_assets
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``gallery.delete``."""
