@@ -126,3 +126,24 @@ class CincopaTlsError(CincopaHttpError):
 
     Raised at once, without the retries a network error gets.
     """
+
+
+class CincopaTagCommaError(CincopaInputError):
+    """A tag holds a comma: Cincopa keeps an asset's tags as one comma list, so it would split it."""
+
+
+class CincopaMetadataRefusedError(CincopaError, AirflowFailException):
+    """
+    The asset was made, but setting its metadata failed: the task fails without using its retries.
+
+    A retry would upload the file (or import the URL) again and make a second asset, so the error
+    names the asset that exists instead; set its metadata with ``CincopaSetAssetMetaOperator`` or
+    :meth:`~airflow_provider_cincopa.hooks.cincopa.CincopaHook.set_meta`.
+
+    :param message: what went wrong, already redacted.
+    :param rid: the asset that was made.
+    """
+
+    def __init__(self, message: str, *, rid: str, method: str | None = "asset.set_meta") -> None:
+        super().__init__(message, method=method)
+        self.rid = rid

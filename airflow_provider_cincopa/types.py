@@ -5,7 +5,36 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaUploadFromUrlError
+from airflow_provider_cincopa.hooks._answers import number
+from airflow_provider_cincopa.redaction import redact
+
 UploadState = Literal["running", "done", "failed"]
+
+IfExists = Literal["reuse", "create", "fail"]
+#: What a task does when the item it would make exists already (an asset found by its
+#: ``reference_id``, a gallery by its name): ``reuse`` it, ``create`` another all the same, or
+#: ``fail``. The one vocabulary of every ``if_exists`` argument.
+IF_EXISTS: tuple[IfExists, ...] = ("reuse", "create", "fail")
+#: The asset operators' first spellings, still accepted: ``skip`` (the upload) is ``reuse``,
+#: ``upload`` is ``create``.
+_IF_EXISTS_SPELLINGS: dict[str, IfExists] = {"skip": "reuse", "upload": "create"}
+
+
+def if_exists_rule(value: str) -> IfExists:
+    """
+    ``value`` as one of :data:`IF_EXISTS`, or a
+    :class:`~airflow_provider_cincopa.exceptions.CincopaInputError` listing them.
+
+    :param value: what the DAG gave (``skip`` and ``upload`` are read as ``reuse`` and ``create``).
+    """
+    for rule in IF_EXISTS:
+        if value == rule:
+            return rule
+    if isinstance(value, str) and value in _IF_EXISTS_SPELLINGS:
+        return _IF_EXISTS_SPELLINGS[value]
+    raise CincopaInputError(f"if_exists must be one of {list(IF_EXISTS)}, got {value!r}")
+
 
 # Only ``inprogress`` has been seen on the wire; the rest are the wire-protocol page's guess at
 # what a finished or failed import says. ``resid`` being set is the stronger signal of success.
@@ -72,14 +101,15 @@ class UploadFromUrlStatus:
         # Which field carries the reason is not documented: say every one that has something.
         fields = ("message", "error", "debug", "more")
         said = [str(answer[k]).strip() for k in fields if str(answer.get(k) or "").strip()]
-        message = "; ".join(dict.fromkeys(said)) or f"Cincopa gave no reason (status {status or 'empty'!r})"
+        # Redacted here: Cincopa may echo the source URL, signature and all, and this lands in reprs.
+        message = redact("; ".join(dict.fromkeys(said))) or f"Cincopa gave no reason (status {status or 'empty'!r})"
         return cls(
             status_id=status_id,
             state=state,
             rid=rid,
-            progress=_number(answer.get("progress"), float),
-            bytes_done=_number(answer.get("progress_bytes"), int),
-            total_bytes=_number(answer.get("file_size_bytes"), int),
+            progress=_known(number(answer.get("progress"), float)),
+            bytes_done=_known(number(answer.get("progress_bytes"))),
+            total_bytes=_known(number(answer.get("file_size_bytes"))),
             message=message,
             raw=answer,
         )
@@ -89,14 +119,24 @@ class UploadFromUrlStatus:
         """True once the import is done or failed."""
         return self.state != "running"
 
+    def finished_rid(self) -> str:
+        """
+        The rid of the asset a finished import made.
 
-def _number(value: Any, kind: type[int] | type[float]) -> Any:
-    # Cincopa sends numbers as strings and "-1" while a value is unknown.
-    try:
-        number = kind(float(value))
-    except (TypeError, ValueError):
-        return None
-    return None if number < 0 else number
+        :raises CincopaUploadFromUrlError: the import failed, or finished without naming an asset.
+        """
+        if self.state == "failed":
+            raise CincopaUploadFromUrlError(f"Cincopa import {self.status_id} failed: {redact(self.message)}")
+        if not self.rid:
+            raise CincopaUploadFromUrlError(
+                f"Cincopa import {self.status_id} finished but named no asset: {redact(self.message)}"
+            )
+        return self.rid
+
+
+def _known(value: Any) -> Any:
+    # Cincopa sends "-1" while a value is unknown.
+    return None if value is None or value < 0 else value
 
 
 @dataclass(frozen=True)

@@ -436,7 +436,10 @@ def test_create_gallery_operator_if_exists(emulator, airflow_db):
 @pytest.mark.parametrize(
     ("make", "words"),
     [
-        (lambda ops: ops.CincopaCreateGalleryOperator(task_id="x", name="n", if_exists="skip"), ("if_exists", "skip")),
+        (
+            lambda ops: ops.CincopaCreateGalleryOperator(task_id="x", name="n", if_exists="sometimes"),
+            ("if_exists", "sometimes"),
+        ),
         (
             lambda ops: ops.CincopaAddToGalleryOperator(task_id="x", gallery_fid=SEED, rids="r", insert_position="mid"),
             ("insert_position", "mid"),

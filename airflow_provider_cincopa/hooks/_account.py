@@ -9,7 +9,7 @@ from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputErr
 from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._params import check_positive, clean_params, comma_list, required
-from airflow_provider_cincopa.redaction import register_secret
+from airflow_provider_cincopa.redaction import register_secret, register_url_secrets
 
 
 class TokensAPI(CincopaAPI):
@@ -136,6 +136,7 @@ class WebhooksAPI(CincopaAPI):
         :param events: ``*``, namespaces such as ``asset.*``, or events; a list or a comma string.
         """
         register_secret(security_key)
+        register_url_secrets(hook_url)
         params = {
             "hook_url": required(hook_url, "hook_url"),
             "security_key": required(security_key, "security_key"),
@@ -180,6 +181,7 @@ class WebhooksAPI(CincopaAPI):
         :param missing_ok: return False instead of raising when there is no such webhook.
         """
         try:
+            register_url_secrets(hook_url)
             self.call("webhook.delete", {"hook_url": required(hook_url, "hook_url")}, http_method="POST")
         except CincopaApiError:
             if missing_ok and not _answers.webhook_named(self.list_webhooks(), hook_url):

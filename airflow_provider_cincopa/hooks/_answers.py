@@ -24,11 +24,20 @@ _TAG_NAME_KEYS = ("tag", "name", "title", "value", "text")
 _TAG_COUNT_KEYS = ("count", "total", "num", "assets", "items_count", "weight")
 
 
-def number(value: Any) -> int | None:
-    """An integer from a number or a numeric string (Cincopa sends both), else None."""
+def number(value: Any, kind: type[int] | type[float] = int) -> Any:
+    """
+    An integer (or a ``kind``) from a number or a numeric string (Cincopa sends both), else None.
+
+    The one number parser of the package: answers, upload results, status fields, asset ids.
+
+    :param value: what the answer held.
+    :param kind: ``int`` (default) or ``float``.
+    """
+    if isinstance(value, bool):  # JSON true is no number, though Python counts it as 1
+        return None
     try:
-        return int(float(value))
-    except (TypeError, ValueError):
+        return kind(float(value))
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

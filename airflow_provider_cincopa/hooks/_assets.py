@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.exceptions import (
+    CincopaApiError,
+    CincopaAssetExistsError,
+    CincopaError,
+    CincopaInputError,
+    CincopaMetadataRefusedError,
+    CincopaResponseError,
+    CincopaUploadFromUrlError,
+)
 from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._api import CincopaAPI, page_of
-from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
-from airflow_provider_cincopa.redaction import redact, register_secret
+from airflow_provider_cincopa.hooks._metadata import META_FIELDS, meta_values
+from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required, rid_list
+from airflow_provider_cincopa.hooks._transport import TransientError
+from airflow_provider_cincopa.redaction import printable, redact, register_secret, register_url_secrets
 from airflow_provider_cincopa.types import (
     AssetSyncStatus,
     PlaybackLinks,
     UploadFromUrlStatus,
     UploadResult,
     VersionLink,
+    if_exists_rule,
 )
 
 if TYPE_CHECKING:
@@ -26,16 +39,10 @@ if TYPE_CHECKING:
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
     from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
 
-#: ``asset.set_meta`` fields (wire-protocol page).
-META_FIELDS = (
-    "caption",
-    "description",
-    "long_description",
-    "related_link_text",
-    "related_link_url",
-    "reference_id",
-    "tags",
-)
+__all__ = ["META_FIELDS", "AssetsAPI", "register_upload_url"]
+
+log = logging.getLogger(__name__)
+
 
 # Playback hosts and the version priority list, as the media-platform page gives them ("Get a
 # direct link to a video asset"). They are Cincopa's public hosts, not the API base URL: the
@@ -82,7 +89,7 @@ class AssetsAPI(CincopaAPI):
         check_positive(items_per_page, "items_per_page", allow_zero=False)
         params = {
             "search": search,
-            "rid": comma_list(rid),
+            "rid": None if rid is None else ",".join(rid_list(rid, "rid")),
             "reference_id": reference_id,
             "tag": tag,
             "type": type,
@@ -113,7 +120,8 @@ class AssetsAPI(CincopaAPI):
         :return: the page's items and how many pages there are.
         """
         check_positive(items_per_page, "items_per_page", allow_zero=False)
-        params: dict[str, Any] = {"rid": comma_list(rid), "search": search, "tag": tag, "type": type}
+        rids = None if rid is None else ",".join(rid_list(rid, "rid"))
+        params: dict[str, Any] = {"rid": rids, "search": search, "tag": tag, "type": type}
         params.update(page=page, items_per_page=items_per_page)
         return page_of("asset.list", await self.acall("asset.list", params), "items")
 
@@ -210,15 +218,87 @@ class AssetsAPI(CincopaAPI):
         :param fields: any of caption, description, long_description, related_link_text,
             related_link_url, reference_id, tags (a list or a comma string).
         """
-        unknown = sorted(set(fields) - set(META_FIELDS))
-        if unknown:
-            raise CincopaInputError(f"asset.set_meta does not know {unknown}; use {list(META_FIELDS)}")
-        values = {k: v for k, v in fields.items() if v is not None}
-        if "tags" in values:
-            values["tags"] = comma_list(values["tags"])
-        if not values:
-            raise CincopaInputError(f"Nothing to set on asset {rid!r}: pass at least one of {list(META_FIELDS)}")
-        return self.call("asset.set_meta", {"rid": required(rid, "rid"), **values}, http_method="POST")
+        values = meta_values(fields, allowed=META_FIELDS, what=f"asset.set_meta on asset {rid!r}")
+        answer = self.call("asset.set_meta", {"rid": required(rid, "rid"), **values}, http_method="POST")
+        log.info("Set %s on asset %s", ", ".join(sorted(values)), printable(rid))
+        return answer
+
+    def set_meta_after_upload(self, rid: str, *, retry_finds_asset: bool = False, **fields: Any) -> None:
+        """
+        Set the metadata of an asset this task has just made, so that no failure costs a second asset.
+
+        A retry of a task that cannot find the asset it made would upload the file (or import the
+        URL) again. So a failure raises
+        :class:`~airflow_provider_cincopa.exceptions.CincopaMetadataRefusedError`, which names the
+        asset and fails the task without using its retries; only a transient failure (network,
+        HTTP 429/5xx, after this call's own retries) is raised as it is when
+        ``retry_finds_asset`` says the task's retry adopts the asset (crash-safe uploads and
+        imports on Airflow 3.3+). A refusal (HTTP 400/414, ``success: false``) never gets better
+        with a retry. Validate the fields before uploading (:meth:`set_meta` refuses the same
+        ones before sending) to make it rare. When ``reference_id`` is set, a warning names every
+        other asset that carries it too (two tasks raced).
+
+        :param rid: the asset just made.
+        :param retry_finds_asset: True when a retry of the task finds this asset instead of
+            making another.
+        :param fields: as for :meth:`set_meta`.
+        """
+        try:
+            self.set_meta(rid, **fields)
+        except CincopaError as exc:
+            if retry_finds_asset and isinstance(exc, TransientError):
+                raise
+            raise CincopaMetadataRefusedError(
+                f"Asset {rid} was made, but setting its {', '.join(sorted(fields))} failed: {redact(exc)}. "
+                f"Not retrying, as a retry would make a second asset: set the metadata of {rid} with "
+                "CincopaSetAssetMetaOperator (or hook.set_meta) once the cause is fixed",
+                rid=rid,
+            ) from None
+        reference_id = fields.get("reference_id")
+        if reference_id is None:
+            return
+        try:
+            found = self.find_assets_by_reference_id(str(reference_id))
+        except CincopaError as exc:  # only a warning was at stake: never fail (and re-upload) for it
+            log.warning("Could not check whether another asset carries reference_id too: %s", redact(exc))
+            return
+        others = [str(i.get("rid")) for i in found if i.get("rid") != rid]
+        if others:
+            log.warning(
+                "Asset %s and %s all carry reference_id %s: another task uploaded the same item at the same time",
+                rid,
+                ", ".join(others),
+                printable(repr(reference_id)),
+            )
+
+    def find_existing_asset(self, reference_id: str | None, *, if_exists: str = "reuse") -> str | None:
+        """
+        The rid of the asset that already carries ``reference_id``, as ``if_exists`` rules.
+
+        :param reference_id: your own id; None finds nothing.
+        :param if_exists: ``reuse`` (``skip``) returns the first asset ``asset.list`` gives, with a
+            warning when several carry it (Cincopa does not keep reference ids unique); ``fail``
+            raises :class:`~airflow_provider_cincopa.exceptions.CincopaAssetExistsError` naming
+            them; ``create`` (``upload``) does not look.
+        :return: the rid, or None when nothing carries it (or nothing was looked for).
+        """
+        rule = if_exists_rule(if_exists)
+        if rule == "create" or not reference_id:
+            return None
+        shown = printable(repr(reference_id))
+        rids = [str(item["rid"]) for item in self.find_assets_by_reference_id(reference_id) if item.get("rid")]
+        if not rids:
+            log.info("No Cincopa asset has reference_id %s yet", shown)
+            return None
+        if rule == "fail":
+            raise CincopaAssetExistsError(
+                f"An asset with reference_id {shown} already exists: {', '.join(rids)} (if_exists='fail')",
+                rids=rids,
+            )
+        if len(rids) > 1:
+            log.warning("Several assets carry reference_id %s: %s; using %s", shown, ", ".join(rids), rids[0])
+        log.info("Asset %s already has reference_id %s: reusing it (if_exists=%r)", rids[0], shown, if_exists)
+        return rids[0]
 
     def resync_asset(self, rid: str) -> dict[str, Any]:
         """Ask Cincopa to regenerate missing versions of an asset (``asset.resync``)."""
@@ -355,6 +435,7 @@ class AssetsAPI(CincopaAPI):
         :param attach_type: e.g. ``thumb``.
         :return: the ``status_id`` to poll.
         """
+        register_url_secrets(url)  # a signed URL's signature, a password in it: never in a log line
         parts = urlsplit(str(url or ""))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CincopaInputError(
@@ -385,6 +466,52 @@ class AssetsAPI(CincopaAPI):
         answer = self.call("asset.upload_from_url_get_status", {"status_id": required(status_id, "status_id")})
         return UploadFromUrlStatus.from_answer(status_id, answer)
 
+    def wait_for_upload_from_url(
+        self,
+        status_id: str,
+        *,
+        poll_interval: float = 15.0,
+        timeout: float | None = 3600.0,
+        abort_on_timeout: bool = True,
+    ) -> str:
+        """
+        Poll an import until it ends, here in this process, and return the rid of the asset it made.
+
+        :param status_id: the import, as :meth:`upload_from_url` returned it.
+        :param poll_interval: seconds between two status calls.
+        :param timeout: seconds to wait; None waits for as long as it takes.
+        :param abort_on_timeout: abort the import in Cincopa when the wait times out.
+        :raises CincopaUploadFromUrlError: the import failed, named no asset, or did not end in time.
+        """
+        check_positive(poll_interval, "poll_interval", allow_zero=False)
+        check_positive(timeout, "timeout", allow_zero=False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.get_upload_from_url_status(status_id)
+            if status.is_terminal:
+                return status.finished_rid()
+            if deadline is not None and time.monotonic() >= deadline:
+                self.time_out_upload_from_url(status_id, timeout, abort=abort_on_timeout)
+            log.info("Import %s: %s%% done", status_id, status.progress)
+            time.sleep(poll_interval)
+
+    def time_out_upload_from_url(self, status_id: str, timeout: float | None, *, abort: bool) -> NoReturn:
+        """
+        End a wait that took too long: abort the import (when ``abort``) and raise.
+
+        :param status_id: the import.
+        :param timeout: how long the wait was, for the message.
+        :param abort: abort the import in Cincopa first.
+        :raises CincopaUploadFromUrlError: always, saying whether the import was aborted.
+        """
+        if abort:
+            self.abort_upload_from_url(status_id)
+            log.warning("Aborted Cincopa import %s after %s s", status_id, timeout)
+        raise CincopaUploadFromUrlError(
+            f"Cincopa import {status_id} did not finish within {timeout} s"
+            + (" and was aborted" if abort else "; it may still be running")
+        )
+
     async def aget_upload_from_url_status(self, status_id: str) -> UploadFromUrlStatus:
         """The async twin of :meth:`get_upload_from_url_status`, for triggers (httpx, one attempt)."""
         params = {"status_id": required(status_id, "status_id")}
@@ -408,14 +535,16 @@ def _version_links(rid: str, versions: Any) -> dict[str, VersionLink]:
         versions = {str(v.get("key") or v.get("name")): v for v in versions if isinstance(v, dict)}
     if not isinstance(versions, dict):
         if versions not in (None, "", []):
-            _answers.log.warning("asset.list: versions of %s is a %s, not a mapping", rid, type(versions).__name__)
+            kind = type(versions).__name__
+            _answers.log.warning("asset.list: versions of %s is a %s, not a mapping", printable(rid), kind)
         return {}
     links = {}
     for key, info in versions.items():
         info = info if isinstance(info, dict) else {}
         url = str(info.get("url") or "") or None
         if url and redact(url) != url:  # a signed CDN URL is a credential: never handed on
-            _answers.log.warning("asset.list: version %s of %s has a URL with a secret in it; left out", key, rid)
+            shown = printable(key), printable(rid)
+            _answers.log.warning("asset.list: version %s of %s has a URL with a secret in it; left out", *shown)
             url = None
         filesize = _answers.number(info.get("filesize"))
         links[str(key)] = VersionLink(

@@ -23,13 +23,22 @@ page), so we send reads as GET and writes as POST, like the rest of the hook.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.exceptions import (
+    CincopaApiError,
+    CincopaGalleryExistsError,
+    CincopaInputError,
+    CincopaResponseError,
+)
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._assets import register_upload_url
-from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required
+from airflow_provider_cincopa.hooks._metadata import meta_values
+from airflow_provider_cincopa.hooks._params import check_positive, comma_list, required, rid_list
+from airflow_provider_cincopa.redaction import printable
+from airflow_provider_cincopa.types import if_exists_rule
 
 #: ``gallery.set_meta`` fields. guess: the fields ``gallery.create`` takes, plus ``tags``
 #: (``gallery.list`` filters on tags, so galleries have them); no public client sets any.
@@ -38,23 +47,7 @@ GALLERY_META_FIELDS = ("name", "description", "tags")
 INSERT_POSITIONS = ("top", "bottom")
 _WRITE = "POST"
 
-
-def rid_list(rids: str | Iterable[str] | None, name: str = "rids") -> str:
-    """
-    One rid, a comma string, or any iterable of rids (an XCom list) as Cincopa's comma list.
-
-    :param rids: what the caller passed.
-    :param name: the argument's name, for the error.
-    """
-    if rids is None:
-        value = ""
-    elif isinstance(rids, str):
-        value = comma_list(rids) or ""
-    else:
-        value = comma_list([str(rid) for rid in rids]) or ""
-    if not value:
-        raise CincopaInputError(f"{name} is required: give one asset rid or a list of them, got {rids!r}")
-    return value
+log = logging.getLogger(__name__)
 
 
 def _mask_gallery_upload_urls(answer: dict[str, Any]) -> None:
@@ -113,6 +106,48 @@ class GalleriesAPI(CincopaAPI):
             for g in self.list_galleries(search=f"caption={name}")
             if str(g.get("name", g.get("caption", ""))).strip() == name
         ]
+
+    def get_or_create_gallery(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        template: str | None = None,
+        if_exists: str = "reuse",
+    ) -> str:
+        """
+        The fid of the gallery named ``name``, made when there is none (or when ``if_exists="create"``).
+
+        Cincopa lets several galleries share a name, so creating one on every run (or on a retry
+        after a lost answer) would pile up copies: this looks the name up first.
+
+        :param name: the gallery's name.
+        :param description: its description, set only when the gallery is created.
+        :param template: the fid of a gallery whose look a new one takes.
+        :param if_exists: ``reuse`` (return the existing fid; when several share the name, the
+            first Cincopa lists, with a warning naming the others), ``create`` (make another one
+            all the same) or ``fail`` (raise
+            :class:`~airflow_provider_cincopa.exceptions.CincopaGalleryExistsError`).
+        """
+        rule = if_exists_rule(if_exists)
+        shown = printable(repr(name))
+        found = self.find_galleries(name) if rule != "create" else []
+        if found and rule == "fail":
+            raise CincopaGalleryExistsError(
+                f"A Cincopa gallery named {shown} exists already (fid {found[0].get('fid')}); "
+                "use if_exists='reuse' to use it",
+                method="gallery.list",
+            )
+        if found:
+            fid = str(found[0]["fid"])
+            if len(found) > 1:
+                others = ", ".join(str(g.get("fid")) for g in found[1:])
+                log.warning("%d galleries are named %s; using %s, not %s", len(found), shown, fid, others)
+            log.info("Reusing Cincopa gallery %s (%s)", fid, shown)
+            return fid
+        fid = self.create_gallery(name, description=description, template=template)
+        log.info("Created Cincopa gallery %s (%s)", fid, shown)
+        return fid
 
     def gallery_exists(self, fid: str) -> bool:
         """True when a gallery with this fid exists (looked up in ``gallery.list``)."""
@@ -174,7 +209,7 @@ class GalleriesAPI(CincopaAPI):
         if insert_position is not None and insert_position not in INSERT_POSITIONS:
             raise CincopaInputError(f"insert_position must be one of {INSERT_POSITIONS}, got {insert_position!r}")
         # weak: one `rid` parameter carrying a comma list, as Pipedream sends it.
-        params = {"fid": required(fid, "fid"), "rid": rid_list(rids), "insert_position": insert_position}
+        params = {"fid": required(fid, "fid"), "rid": ",".join(rid_list(rids)), "insert_position": insert_position}
         return self.call("gallery.add_item", params, http_method=_WRITE, idempotent=False)
 
     def remove_from_gallery(self, fid: str, rids: str | Iterable[str]) -> dict[str, Any]:
@@ -187,7 +222,7 @@ class GalleriesAPI(CincopaAPI):
         :param rids: one rid, a comma string or a list (weak: the same comma list as
             ``gallery.add_item``).
         """
-        params = {"fid": required(fid, "fid"), "rid": rid_list(rids)}
+        params = {"fid": required(fid, "fid"), "rid": ",".join(rid_list(rids))}
         return self.call("gallery.remove_item", params, http_method=_WRITE)
 
     def set_gallery_meta(self, fid: str, **fields: Any) -> dict[str, Any]:
@@ -199,16 +234,7 @@ class GalleriesAPI(CincopaAPI):
         :param fid: the gallery.
         :param fields: any of ``name``, ``description``, ``tags`` (a list or a comma string).
         """
-        unknown = sorted(set(fields) - set(GALLERY_META_FIELDS))
-        if unknown:
-            raise CincopaInputError(f"gallery.set_meta does not know {unknown}; use {list(GALLERY_META_FIELDS)}")
-        values = {k: v for k, v in fields.items() if v is not None}
-        if "tags" in values:
-            values["tags"] = comma_list(values["tags"])
-        if not values:
-            raise CincopaInputError(
-                f"Nothing to set on gallery {fid!r}: pass at least one of {list(GALLERY_META_FIELDS)}"
-            )
+        values = meta_values(fields, allowed=GALLERY_META_FIELDS, what=f"gallery.set_meta on gallery {fid!r}")
         return self.call("gallery.set_meta", {"fid": required(fid, "fid"), **values}, http_method=_WRITE)
 
     def delete_gallery(self, fid: str, *, delete_assets: bool = False, missing_ok: bool = False) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_cincopa.exceptions import CincopaInputError
@@ -31,3 +32,25 @@ def check_positive(value: float | None, name: str, *, allow_zero: bool = True) -
     """Refuse a negative (or, with ``allow_zero=False``, zero) number, naming it."""
     if value is not None and (value < 0 or (value == 0 and not allow_zero)):
         raise CincopaInputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def rid_list(rids: str | Iterable[str] | None, name: str = "rids") -> list[str]:
+    """
+    One rid, a comma string, or any iterable of rids (an XCom list) as a list of rids.
+
+    The one reader of a list of rids, for the hook and the gallery operators alike.
+
+    :param rids: what the caller passed (or what a templated field rendered to).
+    :param name: the argument's name, for the error.
+    :raises CincopaInputError: it names no rid.
+    """
+    if rids is None:
+        items: list[str] = []
+    elif isinstance(rids, str):
+        items = rids.split(",")
+    else:
+        items = [str(rid) for rid in rids]
+    found = [rid.strip() for rid in items if rid and rid.strip()]
+    if not found:
+        raise CincopaInputError(f"{name} is required: give one asset rid or a list of them, got {rids!r}")
+    return found

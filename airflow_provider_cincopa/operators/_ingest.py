@@ -8,18 +8,14 @@ from urllib.parse import urlsplit
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_cincopa.assets import asset_uri
-from airflow_provider_cincopa.exceptions import CincopaAssetExistsError, CincopaInputError
-from airflow_provider_cincopa.hooks.cincopa import META_FIELDS
+from airflow_provider_cincopa.exceptions import CincopaInputError
+from airflow_provider_cincopa.hooks._metadata import META_FIELDS, is_literal, meta_values
 from airflow_provider_cincopa.links.cincopa import remember_asset
+from airflow_provider_cincopa.types import IfExists, if_exists_rule
 
 if TYPE_CHECKING:
-    import logging
-
+    import jinja2
     from airflow.sdk import Context
-
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-
-IF_EXISTS = ("upload", "skip", "fail")
 
 
 class CincopaAssetMetaMixin(BaseOperator):
@@ -30,6 +26,10 @@ class CincopaAssetMetaMixin(BaseOperator):
     own docstring. A ``BaseOperator`` subclass rather than a plain mixin: Airflow's metaclass wraps
     its ``__init__``, so ``default_args`` fill these fields and ``partial()``/``expand()`` accept
     them, as when each operator named them in its own signature.
+
+    The fields are checked by the hook's rules (:func:`~airflow_provider_cincopa.hooks._metadata.meta_values`)
+    twice before anything is sent: the values written in the DAG file when the operator is built
+    (so a DAG with a dict caption does not even parse), the templated ones once rendered.
     """
 
     def __init__(
@@ -52,59 +52,35 @@ class CincopaAssetMetaMixin(BaseOperator):
         self.reference_id = reference_id
         self.related_link_text = related_link_text
         self.related_link_url = related_link_url
+        self._check_meta(rendered=False)
 
     def asset_meta(self) -> dict[str, Any]:
         """The fields that are set (not None), as the hook's ``set_meta`` takes them."""
         return {name: getattr(self, name) for name in META_FIELDS if getattr(self, name) is not None}
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render, then check the metadata as rendered: before any byte is uploaded."""
+        super().render_template_fields(context, jinja_env)
+        self._check_meta(rendered=True)
 
-def check_if_exists(if_exists: str, reference_id: str | None, task_id: str) -> None:
-    """Refuse, when the DAG is parsed, an ``if_exists`` that cannot work."""
-    if if_exists not in IF_EXISTS:
-        raise CincopaInputError(f"Task {task_id!r}: if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}")
-    if if_exists != "upload" and not reference_id:
+    def _check_meta(self, *, rendered: bool) -> None:
+        given = {name: value for name, value in self.asset_meta().items() if rendered or is_literal(value)}
+        if given:
+            meta_values(given, allowed=META_FIELDS, what=f"Task {self.task_id!r}")
+
+
+def check_if_exists(if_exists: str, reference_id: str | None, task_id: str) -> IfExists:
+    """Refuse, when the DAG is parsed, an ``if_exists`` that cannot work; return its rule."""
+    try:
+        rule = if_exists_rule(if_exists)
+    except CincopaInputError as exc:
+        raise CincopaInputError(f"Task {task_id!r}: {exc}") from None
+    if rule != "create" and not reference_id:
         raise CincopaInputError(
             f"Task {task_id!r}: if_exists={if_exists!r} looks the asset up by its reference_id: "
-            "give reference_id too (or use if_exists='upload')"
+            "give reference_id too (or use if_exists='create')"
         )
-
-
-def find_existing(hook: CincopaHook, reference_id: str | None, if_exists: str, log: logging.Logger | Any) -> str | None:
-    """
-    The rid of the asset that already carries ``reference_id``, when ``if_exists`` says to look.
-
-    ``"fail"`` raises :class:`CincopaAssetExistsError` naming it. With several (Cincopa does not
-    keep reference ids unique) ``"skip"`` takes the first ``asset.list`` gives and warns.
-    """
-    if if_exists == "upload" or not reference_id:
-        return None
-    rids = [str(item["rid"]) for item in hook.find_assets_by_reference_id(reference_id) if item.get("rid")]
-    if not rids:
-        log.info("No Cincopa asset has reference_id %r yet", reference_id)
-        return None
-    if if_exists == "fail":
-        raise CincopaAssetExistsError(
-            f"An asset with reference_id {reference_id!r} already exists: {', '.join(rids)} (if_exists='fail')",
-            rids=rids,
-        )
-    if len(rids) > 1:
-        log.warning("Several assets carry reference_id %r: %s; using %s", reference_id, ", ".join(rids), rids[0])
-    log.info("Asset %s already has reference_id %r: skipping the upload (if_exists='skip')", rids[0], reference_id)
-    return rids[0]
-
-
-def warn_if_duplicated(hook: CincopaHook, rid: str, reference_id: str | None, log: logging.Logger | Any) -> None:
-    """After setting a reference_id: say so when another asset carries it too (two tasks raced)."""
-    if not reference_id:
-        return
-    others = [str(i.get("rid")) for i in hook.find_assets_by_reference_id(reference_id) if i.get("rid") != rid]
-    if others:
-        log.warning(
-            "Asset %s and %s all carry reference_id %r: another task uploaded the same item at the same time",
-            rid,
-            ", ".join(others),
-            reference_id,
-        )
+    return rule
 
 
 def emit_outlet_events(operator: BaseOperator, context: Context, rid: str, **extra: Any) -> None:
@@ -156,7 +132,8 @@ def file_dataset(source: Any) -> tuple[str, str]:
         import os
 
         return "file", os.path.abspath(parts.path if parts.scheme else text)
-    return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+    # The bucket without any user part: ``s3://KEY:SECRET@bucket`` names a credential.
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", parts.path.lstrip("/")
 
 
 def url_dataset(url: str) -> tuple[str, str]:

@@ -22,27 +22,52 @@ from airflow_provider_cincopa.operators._ingest import (
     check_if_exists,
     emit_outlet_events,
     file_dataset,
-    find_existing,
     url_dataset,
-    warn_if_duplicated,
 )
-from airflow_provider_cincopa.redaction import redact, register_secret
+from airflow_provider_cincopa.redaction import printable, redact, register_secret, register_url_secrets
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_cincopa.types import UploadFromUrlStatus
-
 UI_COLOR = "#e8f0fb"
 UI_FGCOLOR = "#1a3a6b"
 
 
+#: The operator's arguments that :meth:`CincopaHook.upload_file` takes under the same names.
+_UPLOAD_OPTIONS = (
+    "gallery_fid",
+    "attach_to_rid",
+    "attach_type",
+    "filename",
+    "chunk_size",
+    "max_parallel_chunks",
+    "source_conn_id",
+)
+
+
+class CancelFlag(threading.Event):
+    """
+    A ``threading.Event`` an operator can hold from ``__init__``: a copy is a fresh, unset flag.
+
+    Airflow deep-copies operators (a lock cannot be copied), and a copy of a task must not share
+    its cancel flag anyway.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CancelFlag:
+        return type(self)()
+
+
 class _CincopaOperator(BaseOperator):
-    """Shared plumbing: the connection id, a lazily created hook, the UI colours."""
+    """Shared plumbing: the connection id, a lazily created hook, the UI colours, URL credentials."""
 
     ui_color = UI_COLOR
     ui_fgcolor = UI_FGCOLOR
+    #: Fields that are secrets as a whole, and fields holding a URL whose password and signature
+    #: are: both are registered with the secrets masker before and after rendering, so that
+    #: neither the rendered fields Airflow stores nor a log line holds them.
+    secret_fields: Sequence[str] = ()
+    secret_url_fields: Sequence[str] = ()
 
     def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,6 +77,18 @@ class _CincopaOperator(BaseOperator):
     def hook(self) -> CincopaHook:
         """The hook, created on first use (never in ``__init__``)."""
         return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render, registering ``secret_fields`` and ``secret_url_fields`` before the rendered fields are stored."""
+        self._register_secrets()
+        super().render_template_fields(context, jinja_env)
+        self._register_secrets()
+
+    def _register_secrets(self) -> None:
+        for name in self.secret_fields:
+            register_secret(getattr(self, name))
+        for name in self.secret_url_fields:
+            register_url_secrets(getattr(self, name))
 
 
 class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _CincopaOperator):
@@ -92,10 +129,11 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
     :param max_parallel_chunks: the most chunks in flight (default 4); one sends at a time (the
         next starting while the host answers) where one already moves 200 MB/s or more.
     :param source_conn_id: the Airflow connection object storage reads ``source_path`` with.
-    :param if_exists: ``"upload"`` (default) always uploads; ``"skip"`` returns the rid of an asset
-        that already has ``reference_id`` without uploading (the metadata given is still set);
-        ``"fail"`` raises :class:`~airflow_provider_cincopa.exceptions.CincopaAssetExistsError`
-        naming it. Anything but ``"upload"`` needs ``reference_id``.
+    :param if_exists: ``"create"`` (default; ``"upload"`` too) always uploads; ``"reuse"``
+        (``"skip"`` too) returns the rid of an asset that already has ``reference_id`` without
+        uploading (the metadata given is still set); ``"fail"`` raises
+        :class:`~airflow_provider_cincopa.exceptions.CincopaAssetExistsError` naming it. Anything
+        but ``"create"`` needs ``reference_id``.
     :param cincopa_conn_id: the Airflow connection with the api_token.
     """
 
@@ -109,6 +147,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
     )
     template_fields_renderers = {"tags": "json"}
     operator_extra_links = (CincopaAssetLink(),)
+    secret_url_fields = ("source_path",)  # s3://KEY:SECRET@bucket/... holds a credential
 
     def __init__(
         self,
@@ -121,17 +160,16 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
         chunk_size: int | None = None,
         max_parallel_chunks: int | None = None,
         source_conn_id: str | None = None,
-        if_exists: str = "upload",
+        if_exists: str = "create",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_if_exists(if_exists, self.reference_id, self.task_id)
-        if if_exists != "upload" and attach_to_rid:
+        self.if_exists = check_if_exists(if_exists, self.reference_id, self.task_id)
+        if self.if_exists != "create" and attach_to_rid:
             raise CincopaInputError(
                 f"Task {self.task_id!r}: if_exists={if_exists!r} looks for an asset, but an attached file "
                 "(attach_to_rid) is not an asset of its own"
             )
-        self.if_exists = if_exists
         self.source_path = source_path
         self.gallery_fid = gallery_fid
         self.attach_to_rid = attach_to_rid
@@ -140,16 +178,15 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
         self.chunk_size = chunk_size
         self.max_parallel_chunks = max_parallel_chunks
         self.source_conn_id = source_conn_id
+        self._cancel = CancelFlag()
 
     def execute(self, context: Context) -> str:
         """Upload (or resume), set the metadata in one call, emit asset events, return the rid."""
-        self._cancel = threading.Event()  # made here: operators are deep-copied, locks are not
         meta = self.asset_meta()
-        existing = find_existing(self.hook, self.reference_id, self.if_exists, self.log)
+        existing = self.hook.find_existing_asset(self.reference_id, if_exists=self.if_exists)
         if existing:
             if meta:
                 self.hook.set_meta(existing, **meta)
-                self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), existing)
             self._lineage_rid = existing
             emit_outlet_events(self, context, existing, existing=True)
             return existing
@@ -158,28 +195,17 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
 
         store = context.get("task_state_store")
         saved = SealedUploadState(store, self._state_binding(context) if store is not None else {}, self.log)
+        options = {name: getattr(self, name) for name in _UPLOAD_OPTIONS}
         result = self.hook.upload_file(
-            self.source_path,
-            gallery_fid=self.gallery_fid,
-            attach_to_rid=self.attach_to_rid,
-            attach_type=self.attach_type,
-            filename=self.filename,
-            chunk_size=self.chunk_size,
-            max_parallel_chunks=self.max_parallel_chunks,
-            source_conn_id=self.source_conn_id,
-            resume=saved.load(),
-            on_state=saved.save,
-            cancel=self._cancel,
+            self.source_path, **options, resume=saved.load(), on_state=saved.save, cancel=self._cancel
         )
-        self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", result.filename, result.size, result.rid)
+        self.log.info("Uploaded %s (%d bytes) as Cincopa asset %s", printable(result.filename), result.size, result.rid)
         if meta and self.attach_to_rid:
             # An attached file (a thumbnail, subtitles) is not an asset of its own: the metadata
             # would land on the parent asset, which is rarely what was meant.
             self.log.warning("Not setting %s: the file was attached to %s", ", ".join(sorted(meta)), result.rid)
         elif meta:
-            self.hook.set_meta(result.rid, **meta)
-            self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), result.rid)
-            warn_if_duplicated(self.hook, result.rid, self.reference_id, self.log)
+            self.hook.set_meta_after_upload(result.rid, retry_finds_asset=saved.enabled, **meta)
         self._lineage_rid = result.rid
         emit_outlet_events(self, context, result.rid, filename=result.filename, size=result.size)
         return result.rid
@@ -201,9 +227,7 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
 
     def on_kill(self) -> None:
         """Stop sending chunks; what was acknowledged stays in task_state_store for a retry."""
-        cancel = getattr(self, "_cancel", None)
-        if cancel is not None:
-            cancel.set()
+        self._cancel.set()
 
 
 class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, CincopaAssetMetaMixin, _CincopaOperator):
@@ -226,11 +250,12 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
     :param reference_id: your own id for the asset. (templated)
     :param related_link_text: text of the related link. (templated)
     :param related_link_url: URL of the related link. (templated)
-    :param if_exists: ``"upload"`` (default), ``"skip"`` (return the rid of an asset that already has
-        ``reference_id``, start no import, still set the metadata given) or ``"fail"``; anything
-        but ``"upload"`` needs ``reference_id``. With ``wait_for_completion=False`` there is no
-        rid to set metadata on: ``reference_id`` is only looked up (set it where the asset is
-        known, e.g. after the sensor), and ``"skip"`` skips this task and the waits after it.
+    :param if_exists: ``"create"`` (default; ``"upload"`` too), ``"reuse"`` (``"skip"`` too: return
+        the rid of an asset that already has ``reference_id``, start no import, still set the
+        metadata given) or ``"fail"``; anything but ``"create"`` needs ``reference_id``. With
+        ``wait_for_completion=False`` there is no rid to set metadata on: ``reference_id`` is only
+        looked up (set it where the asset is known, e.g. after the sensor), and ``"reuse"`` skips
+        this task and the waits after it.
     :param wait_for_completion: wait for the asset and return its rid; else return the status_id.
     :param poll_interval: seconds between two status calls.
     :param timeout: seconds to wait for the import; None waits as long as the task may run.
@@ -243,6 +268,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
     template_fields_renderers = {"tags": "json"}
     operator_extra_links = (CincopaAssetLink(),)
     external_id_key = "cincopa_upload_from_url_status_id"
+    secret_url_fields = ("source_url",)
 
     def __init__(
         self,
@@ -256,18 +282,17 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         timeout: float | None = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         abort_on_timeout: bool = True,
-        if_exists: str = "upload",
+        if_exists: str = "create",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_if_exists(if_exists, self.reference_id, self.task_id)
-        self.if_exists = if_exists
+        self.if_exists = check_if_exists(if_exists, self.reference_id, self.task_id)
         if not wait_for_completion and set(self.asset_meta()) - {"reference_id"}:
             raise CincopaInputError(
                 f"Task {self.task_id!r}: metadata is set once the import made the asset, so it needs "
                 "wait_for_completion=True (or set it later with CincopaSetAssetMetaOperator)"
             )
-        if attach_to_rid and (if_exists != "upload" or self.asset_meta()):
+        if attach_to_rid and (self.if_exists != "create" or self.asset_meta()):
             raise CincopaInputError(
                 f"Task {self.task_id!r}: an attached file (attach_to_rid) is not an asset of its own: "
                 "it takes no metadata and no if_exists"
@@ -285,10 +310,13 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         self.timeout = timeout
         self.deferrable = deferrable
         self.abort_on_timeout = abort_on_timeout
+        # The import this try started or reconnected to (for on_kill), and the asset it made.
+        self._status_id: str | None = None
+        self._rid: str | None = None
 
     def execute(self, context: Context) -> str | None:
         """Start (or reconnect to) the import, then wait for it here or in the triggerer."""
-        existing = find_existing(self.hook, self.reference_id, self.if_exists, self.log)
+        existing = self.hook.find_existing_asset(self.reference_id, if_exists=self.if_exists)
         if existing and not self.wait_for_completion:
             # There is no import to hand a status_id on for: the waiting steps after it are skipped.
             raise AirflowSkipException(f"Asset {existing} already has reference_id {self.reference_id!r}")
@@ -306,7 +334,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
             attach_to_rid=self.attach_to_rid,
             attach_type=self.attach_type,
         )
-        self.log.info("Cincopa import started: status_id %s", status_id)
+        self.log.info("Cincopa import of %s started: status_id %s", printable(redact(self.source_url)), status_id)
         return status_id
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
@@ -324,51 +352,50 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
     # The mixin returns this method's value as the task's result when it reconnects to a running
     # import, so it returns the rid, not None as the base signature says.
     def poll_until_complete(self, external_id: Any, context: Context) -> str | None:  # type: ignore[override]
-        """Wait in the worker or defer, or return at once when not waiting."""
+        """Wait in the worker (the hook's wait) or defer, or return at once when not waiting."""
         status_id = self._status_id = str(external_id)
-        if not self.wait_for_completion:
-            return status_id
-        deadline = None if self.timeout is None else time.time() + self.timeout
-        if self.deferrable:
-            from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
-
-            self.defer(
-                trigger=CincopaUploadStatusTrigger(
-                    status_id=status_id,
-                    cincopa_conn_id=self.cincopa_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=deadline,
-                    abort_on_kill=True,
-                ),
-                method_name="execute_complete",
-                timeout=None if self.timeout is None else timedelta(seconds=self.timeout + 60),
+        if self.wait_for_completion and self._rid is None:
+            if self.deferrable:
+                self._defer(status_id)
+            rid = self.hook.wait_for_upload_from_url(
+                status_id,
+                poll_interval=self.poll_interval,
+                timeout=self.timeout,
+                abort_on_timeout=self.abort_on_timeout,
             )
-        while True:
-            status = self.hook.get_upload_from_url_status(status_id)
-            if status.state != "running":
-                self._terminal = status
-                return self.get_job_result(status_id, context)
-            if deadline is not None and time.time() >= deadline:
-                self._time_out(status_id)
-            self.log.info("Import %s: %s%% done", status_id, status.progress)
-            time.sleep(self.poll_interval)
+            self._rid = self._done(context, rid, status_id=status_id)
+        return self.get_job_result(status_id, context)
 
     def get_job_result(self, external_id: Any, context: Context) -> str | None:
         """The rid of a finished import; a retry after a finished import returns it without importing."""
         if not self.wait_for_completion:
             return str(external_id)
-        # The mixin calls this after poll_until_complete on a fresh run: reuse the status polled there.
-        status = getattr(self, "_terminal", None) or self.hook.get_upload_from_url_status(str(external_id))
-        if getattr(self, "_result", None) is None:
-            self._result = self._finish(context, status)
-        return self._result
+        if self._rid is None:  # the mixin found the import finished by an earlier try
+            status_id = str(external_id)
+            rid = self.hook.get_upload_from_url_status(status_id).finished_rid()
+            self._rid = self._done(context, rid, status_id=status_id)
+        return self._rid
 
     def on_kill(self) -> None:
         """A user killed the task while it waited: abort the import it started."""
-        status_id = getattr(self, "_status_id", None)
-        if status_id and self.wait_for_completion:
-            self.hook.abort_upload_from_url(status_id)
-            self.log.info("Aborted Cincopa import %s", status_id)
+        if self._status_id and self.wait_for_completion:
+            self.hook.abort_upload_from_url(self._status_id)
+            self.log.info("Aborted Cincopa import %s", self._status_id)
+
+    def _defer(self, status_id: str) -> None:
+        from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
+
+        self.defer(
+            trigger=CincopaUploadStatusTrigger(
+                status_id=status_id,
+                cincopa_conn_id=self.cincopa_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=None if self.timeout is None else time.time() + self.timeout,
+                abort_on_kill=True,
+            ),
+            method_name="execute_complete",
+            timeout=None if self.timeout is None else timedelta(seconds=self.timeout + 60),
+        )
 
     # -- results ------------------------------------------------------------------------------
 
@@ -377,42 +404,25 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         if event["status"] == "success":
             return self._done(context, str(event["rid"]), status_id=event["status_id"])
         if event["status"] == "timeout":
-            self._time_out(str(event["status_id"]))
-        raise CincopaUploadFromUrlError(event["message"])
-
-    def _finish(self, context: Context, status: UploadFromUrlStatus) -> str:
-        if status.state == "failed":
-            raise CincopaUploadFromUrlError(f"Cincopa import {status.status_id} failed: {redact(status.message)}")
-        if not status.rid:
-            raise CincopaUploadFromUrlError(
-                f"Cincopa import {status.status_id} finished but named no asset: {redact(status.message)}"
-            )
-        self.log.info("Import %s created asset %s", status.status_id, status.rid)
-        return self._done(context, status.rid, status_id=status.status_id)
+            self.hook.time_out_upload_from_url(str(event["status_id"]), self.timeout, abort=self.abort_on_timeout)
+        raise CincopaUploadFromUrlError(redact(event["message"]))
 
     def _done(self, context: Context, rid: str, **extra: Any) -> str:
         # The asset exists: set the metadata, say which asset it is to outlets and lineage.
+        self.log.info("Cincopa import made (or found) asset %s", rid)
         meta = self.asset_meta() if self.wait_for_completion else {}
-        if meta:
+        if meta and extra.get("existing"):
             self.hook.set_meta(rid, **meta)
-            self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), rid)
-            if not extra.get("existing"):
-                warn_if_duplicated(self.hook, rid, self.reference_id, self.log)
+        elif meta:
+            # A retry reconnects to this import (and its asset) only where the mixin keeps its status_id.
+            resumes = bool(self.durable and context.get("task_state_store") is not None)
+            self.hook.set_meta_after_upload(rid, retry_finds_asset=resumes, **meta)
         self._lineage_rid = rid
         emit_outlet_events(self, context, rid, **extra)
         return rid
 
     def _lineage_input(self) -> tuple[str, str] | None:
         return url_dataset(self.source_url)
-
-    def _time_out(self, status_id: str) -> None:
-        if self.abort_on_timeout:
-            self.hook.abort_upload_from_url(status_id)
-            self.log.warning("Aborted Cincopa import %s after %s s", status_id, self.timeout)
-        raise CincopaUploadFromUrlError(
-            f"Cincopa import {status_id} did not finish within {self.timeout} s"
-            + (" and was aborted" if self.abort_on_timeout else "; it may still be running")
-        )
 
 
 class CincopaSetAssetMetaOperator(CincopaAssetMetaMixin, _CincopaOperator):
@@ -439,14 +449,20 @@ class CincopaSetAssetMetaOperator(CincopaAssetMetaMixin, _CincopaOperator):
 
     def execute(self, context: Context) -> str:
         """Call ``asset.set_meta`` with the fields given."""
-        meta = self.asset_meta()
-        self.hook.set_meta(self.rid, **meta)
+        self.hook.set_meta(self.rid, **self.asset_meta())
         remember_asset(context, self.rid)
-        self.log.info("Set %s on asset %s", ", ".join(sorted(meta)), self.rid)
         return self.rid
 
 
-class CincopaDeleteAssetOperator(_CincopaOperator):
+class _DeleteOperator(_CincopaOperator):
+    """A delete that returns True when it deleted, False when the item was already gone and ``missing_ok``."""
+
+    def __init__(self, *, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.missing_ok = missing_ok
+
+
+class CincopaDeleteAssetOperator(_DeleteOperator):
     """
     Delete an asset; returns True when deleted, False when already gone and ``missing_ok``.
 
@@ -457,15 +473,14 @@ class CincopaDeleteAssetOperator(_CincopaOperator):
 
     template_fields: Sequence[str] = ("rid",)
 
-    def __init__(self, *, rid: str, missing_ok: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, rid: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rid = rid
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``asset.delete``."""
         deleted = self.hook.delete_asset(self.rid, missing_ok=self.missing_ok)
-        self.log.info("Asset %s %s", self.rid, "deleted" if deleted else "was already gone")
+        self.log.info("Asset %s %s", printable(self.rid), "deleted" if deleted else "was already gone")
         return deleted
 
 
@@ -513,10 +528,12 @@ class CincopaAbortUploadOperator(_CincopaOperator):
 
 class CincopaSetWebhookOperator(_CincopaOperator):
     """
-    Create or update the webhook for ``hook_url``; returns the hook_url.
+    Create or update the webhook for ``hook_url``; returns the hook_url, its credentials masked.
 
-    The ``security_key`` is registered with the secrets masker before the task's fields are
-    rendered, so it shows as ``***`` in the UI's rendered template view and in logs.
+    The ``security_key``, and a password or signature in ``hook_url``
+    (``https://bob:PW@host/...``, ``?sig=...``), are registered with the secrets masker before and
+    after the task's fields are rendered, so they show as ``***`` in the UI's rendered template
+    view and in logs; the log line and the XCom value carry the URL redacted.
 
     :param hook_url: where Cincopa POSTs event JSON. (templated)
     :param events: ``*``, namespaces (``asset.*``) or events; a list or a comma string. (templated)
@@ -526,6 +543,8 @@ class CincopaSetWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url", "events", "security_key")
+    secret_fields = ("security_key",)
+    secret_url_fields = ("hook_url",)
 
     def __init__(self, *, hook_url: str, security_key: str, events: str | list[str] = "*", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -533,17 +552,12 @@ class CincopaSetWebhookOperator(_CincopaOperator):
         self.events = events
         self.security_key = security_key
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the key as a secret before the rendered fields are stored."""
-        register_secret(self.security_key)
-        super().render_template_fields(context, jinja_env)
-        register_secret(self.security_key)
-
     def execute(self, context: Context) -> str:
         """Call ``webhook.set``."""
         self.hook.set_webhook(self.hook_url, security_key=self.security_key, events=self.events)
-        self.log.info("Webhook %s set for events %s", self.hook_url, self.events)
-        return self.hook_url
+        shown = printable(redact(self.hook_url))
+        self.log.info("Webhook %s set for events %s", shown, printable(self.events))
+        return redact(self.hook_url)
 
 
 class CincopaSetSlackWebhookOperator(_CincopaOperator):
@@ -561,6 +575,7 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url", "slack_channel", "events", "slack_username", "slack_icon")
+    secret_fields = ("hook_url",)  # a Slack incoming-webhook URL is a credential as a whole
 
     def __init__(
         self,
@@ -579,12 +594,6 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
         self.slack_username = slack_username
         self.slack_icon = slack_icon
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render, then register the Slack URL as a secret before the rendered fields are stored."""
-        register_secret(self.hook_url)
-        super().render_template_fields(context, jinja_env)
-        register_secret(self.hook_url)
-
     def execute(self, context: Context) -> str:
         """Call ``webhook.set_slack``."""
         self.hook.set_slack_webhook(
@@ -597,7 +606,7 @@ class CincopaSetSlackWebhookOperator(_CincopaOperator):
         return self.slack_channel
 
 
-class CincopaDeleteWebhookOperator(_CincopaOperator):
+class CincopaDeleteWebhookOperator(_DeleteOperator):
     """
     Delete the webhook for ``hook_url``; returns True when deleted, False when already gone.
 
@@ -607,11 +616,11 @@ class CincopaDeleteWebhookOperator(_CincopaOperator):
     """
 
     template_fields: Sequence[str] = ("hook_url",)
+    secret_url_fields = ("hook_url",)
 
-    def __init__(self, *, hook_url: str, missing_ok: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, hook_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hook_url = hook_url
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``webhook.delete``."""

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cincopa.exceptions import CincopaGalleryExistsError, CincopaInputError
 from airflow_provider_cincopa.hooks._galleries import INSERT_POSITIONS
-from airflow_provider_cincopa.operators.cincopa import _CincopaOperator
+from airflow_provider_cincopa.hooks._params import rid_list
+from airflow_provider_cincopa.operators.cincopa import _CincopaOperator, _DeleteOperator
+from airflow_provider_cincopa.redaction import printable
+from airflow_provider_cincopa.types import if_exists_rule
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,17 +23,6 @@ __all__ = [
     "CincopaRemoveFromGalleryOperator",
 ]
 
-#: What :class:`CincopaCreateGalleryOperator` does when a gallery of that name exists.
-IF_EXISTS = ("reuse", "create", "fail")
-
-
-def _rid_list(rids: str | Iterable[str] | None) -> list[str]:
-    # What `rids` renders to: one rid, a comma string, or a list (an XCom of a mapped upload's rids).
-    if rids is None:
-        return []
-    items = rids.split(",") if isinstance(rids, str) else [str(rid) for rid in rids]
-    return [rid.strip() for rid in items if rid and rid.strip()]
-
 
 class CincopaCreateGalleryOperator(_CincopaOperator):
     """
@@ -39,7 +31,9 @@ class CincopaCreateGalleryOperator(_CincopaOperator):
     Cincopa lets several galleries share a name, so a DAG that simply created one on every run
     (or every retry, after an answer was lost) would pile up copies. With ``if_exists="reuse"``
     (the default) the operator first looks the name up and returns the existing gallery's fid;
-    when several share it, the first Cincopa lists is used and the others are named in the log.
+    when several share it, the first Cincopa lists is used and the others are named in the log
+    (the hook's :meth:`~airflow_provider_cincopa.hooks.cincopa.CincopaHook.get_or_create_gallery`
+    does the work, for TaskFlow code too).
 
     :param name: the gallery's name. (templated)
     :param description: its description, set only when the gallery is created. (templated)
@@ -61,33 +55,16 @@ class CincopaCreateGalleryOperator(_CincopaOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS:
-            raise CincopaInputError(f"if_exists must be one of {IF_EXISTS}, got {if_exists!r}")
         self.name = name
         self.description = description
         self.template = template
-        self.if_exists = if_exists
+        self.if_exists = if_exists_rule(if_exists)
 
     def execute(self, context: Context) -> str:
         """Look the name up unless ``if_exists="create"``, then create the gallery if needed."""
-        if self.if_exists != "create":
-            found = self.hook.find_galleries(self.name)
-            if found and self.if_exists == "fail":
-                raise CincopaGalleryExistsError(
-                    f"A Cincopa gallery named {self.name!r} exists already (fid {found[0].get('fid')}); "
-                    "use if_exists='reuse' to use it",
-                    method="gallery.list",
-                )
-            if found:
-                fid = str(found[0]["fid"])
-                if len(found) > 1:
-                    others = ", ".join(str(g.get("fid")) for g in found[1:])
-                    self.log.warning("%d galleries are named %r; using %s, not %s", len(found), self.name, fid, others)
-                self.log.info("Reusing Cincopa gallery %s (%r)", fid, self.name)
-                return fid
-        fid = self.hook.create_gallery(self.name, description=self.description, template=self.template)
-        self.log.info("Created Cincopa gallery %s (%r)", fid, self.name)
-        return fid
+        return self.hook.get_or_create_gallery(
+            self.name, description=self.description, template=self.template, if_exists=self.if_exists
+        )
 
 
 class _GalleryItemsOperator(_CincopaOperator):
@@ -101,10 +78,10 @@ class _GalleryItemsOperator(_CincopaOperator):
         self.rids = rids
 
     def _rendered_rids(self) -> list[str]:
-        rids = _rid_list(self.rids)
-        if not rids:
-            raise CincopaInputError(f"{self.task_id}: rids rendered to no asset rid ({self.rids!r})")
-        return rids
+        try:
+            return rid_list(self.rids)
+        except CincopaInputError:
+            raise CincopaInputError(f"{self.task_id}: rids rendered to no asset rid ({self.rids!r})") from None
 
 
 class CincopaAddToGalleryOperator(_GalleryItemsOperator):
@@ -130,7 +107,8 @@ class CincopaAddToGalleryOperator(_GalleryItemsOperator):
         """Call ``gallery.add_item`` with every rid."""
         rids = self._rendered_rids()
         self.hook.add_to_gallery(self.gallery_fid, rids, insert_position=self.insert_position)
-        self.log.info("Added %d asset(s) to Cincopa gallery %s: %s", len(rids), self.gallery_fid, ", ".join(rids))
+        shown = printable(", ".join(rids))
+        self.log.info("Added %d asset(s) to Cincopa gallery %s: %s", len(rids), printable(self.gallery_fid), shown)
         return rids
 
 
@@ -147,11 +125,12 @@ class CincopaRemoveFromGalleryOperator(_GalleryItemsOperator):
         """Call ``gallery.remove_item`` with every rid."""
         rids = self._rendered_rids()
         self.hook.remove_from_gallery(self.gallery_fid, rids)
-        self.log.info("Removed %d asset(s) from Cincopa gallery %s: %s", len(rids), self.gallery_fid, ", ".join(rids))
+        shown = printable(", ".join(rids))
+        self.log.info("Removed %d asset(s) from Cincopa gallery %s: %s", len(rids), printable(self.gallery_fid), shown)
         return rids
 
 
-class CincopaDeleteGalleryOperator(_CincopaOperator):
+class CincopaDeleteGalleryOperator(_DeleteOperator):
     """
     Delete a gallery; return True when deleted, False when already gone and ``missing_ok``.
 
@@ -163,13 +142,10 @@ class CincopaDeleteGalleryOperator(_CincopaOperator):
 
     template_fields: Sequence[str] = ("gallery_fid",)
 
-    def __init__(
-        self, *, gallery_fid: str, delete_assets: bool = False, missing_ok: bool = False, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, gallery_fid: str, delete_assets: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gallery_fid = gallery_fid
         self.delete_assets = delete_assets
-        self.missing_ok = missing_ok
 
     def execute(self, context: Context) -> bool:
         """Call ``gallery.delete``."""
@@ -177,5 +153,5 @@ class CincopaDeleteGalleryOperator(_CincopaOperator):
             self.gallery_fid, delete_assets=self.delete_assets, missing_ok=self.missing_ok
         )
         what = "deleted" + (" with its assets" if self.delete_assets else "") if deleted else "was already gone"
-        self.log.info("Cincopa gallery %s %s", self.gallery_fid, what)
+        self.log.info("Cincopa gallery %s %s", printable(self.gallery_fid), what)
         return deleted

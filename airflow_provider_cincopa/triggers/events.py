@@ -35,9 +35,12 @@ from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_cincopa.assets import asset_uri
 from airflow_provider_cincopa.exceptions import CincopaAuthError, CincopaInputError, CincopaResponseError
+from airflow_provider_cincopa.hooks import _answers
 from airflow_provider_cincopa.hooks._transport import TransientError
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+from airflow_provider_cincopa.redaction import printable
 
 T = TypeVar("T")
 
@@ -53,20 +56,15 @@ CURSOR_KEY_PREFIX = "cincopa_new_assets"
 _log = logging.getLogger(__name__)
 
 
-def asset_uri(rid: str) -> str:
-    """The Airflow Asset URI of a Cincopa asset."""
-    return f"cincopa://asset/{rid}"
-
-
 def asset_id(item: dict[str, Any]) -> int:
     """The numeric ``id`` of an ``asset.list`` item, or a clear error when it has none."""
-    try:
-        return int(item["id"])
-    except (KeyError, TypeError, ValueError):
+    found = _answers.number(item.get("id"))
+    if found is None:
         raise CincopaResponseError(
             f"An asset.list item has no numeric 'id' (rid {item.get('rid')!r}): cannot tell new assets from old",
             method="asset.list",
-        ) from None
+        )
+    return int(found)
 
 
 def backoff(interval: float, failures: int, retry_after: float | None = None) -> float:
@@ -330,8 +328,13 @@ class CincopaAssetEventTrigger(BaseEventTrigger):
                     if (cursor is not None and number <= cursor) or number > settled:
                         continue  # done already, or too new to judge: the next poll will
                     rid = str(item.get("rid") or "")
-                    self.log.info("New Cincopa asset %s (id %s, %r)", rid, number, item.get("filename"))
-                    yield TriggerEvent({**item, "rid": rid, "uri": asset_uri(rid)})
+                    try:
+                        uri = asset_uri(rid)
+                    except ValueError:  # no Airflow Asset can name it: say so once, and move on
+                        self.log.warning("Cincopa asset id %s has no usable rid (%s): no event", number, printable(rid))
+                    else:
+                        self.log.info("New Cincopa asset %s (id %s, %s)", rid, number, printable(item.get("filename")))
+                        yield TriggerEvent({**item, "rid": rid, "uri": uri})
                     # Saved at once: the asset never fires again, even if the triggerer dies now.
                     cursor = saved = number
                     await self._save_cursor(number)
