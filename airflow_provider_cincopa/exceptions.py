@@ -114,3 +114,19 @@ class CincopaRedirectError(CincopaHttpError):
 
 class CincopaAnswerTooLargeError(CincopaResponseError):
     """An answer was larger than the provider's cap for its kind: it was not read whole."""
+
+
+class CincopaVersionNotFoundError(CincopaInputError):
+    """The asset has none of the versions asked for (the message lists those it has)."""
+
+
+class CincopaHlsVersionError(CincopaInputError):
+    """The version asked for is an HLS playlist (``ts_*``, ``.m3u8``): it is not one file, so it is not downloaded."""
+
+
+class CincopaDownloadSizeError(CincopaHttpError):
+    """The CDN sent a file of another size than ``asset.list``'s ``filesize``: nothing was kept."""
+
+
+class CincopaDestinationExistsError(CincopaError, AirflowFailException):
+    """The destination exists and ``if_exists="fail"`` was asked for: nothing was downloaded."""
