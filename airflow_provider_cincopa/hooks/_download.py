@@ -1,8 +1,8 @@
 """
 The hook's download methods: any version of an asset, streamed from Cincopa's CDN to any storage.
 
-A download is one ``GET`` with ``Range: bytes=<reached>-``, read in blocks of :data:`BLOCK` and
-written as it is read, with the sha256 computed on the way. A dropped connection, a timeout, a
+A download is one ``GET`` with ``Range: bytes=<reached>-``, read in blocks of ``BLOCK`` and
+written as it is read, with the sha256 computed on the way (``_download_body.py``). A dropped connection, a timeout, a
 429 or a 5xx mid-body is retried with the connection's policy (``retries``, ``retry_deadline``,
 the hook's backoff) from the byte reached; a CDN that ignores ``Range`` (200 with the whole
 file) has the bytes already written skipped, so the result is byte-exact either way. The file
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -29,7 +28,6 @@ from airflow_provider_cincopa.exceptions import (
     CincopaDestinationExistsError,
     CincopaDownloadSizeError,
     CincopaHlsVersionError,
-    CincopaHttpError,
     CincopaInputError,
     CincopaRedirectError,
     CincopaResponseError,
@@ -38,13 +36,9 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks._api import CincopaAPI
 from airflow_provider_cincopa.hooks._assets import _version_links
 from airflow_provider_cincopa.hooks._destinations import Destination, Writer, open_destination
+from airflow_provider_cincopa.hooks._download_body import BLOCK, Progress
 from airflow_provider_cincopa.hooks._params import comma_list, required
-from airflow_provider_cincopa.hooks._transport import (
-    TransientError,
-    describe,
-    is_transient_status,
-    seconds_from_header,
-)
+from airflow_provider_cincopa.hooks._transport import TransientError, describe
 from airflow_provider_cincopa.redaction import printable, redact
 
 if TYPE_CHECKING:
@@ -55,12 +49,9 @@ if TYPE_CHECKING:
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
     from airflow_provider_cincopa.types import VersionLink
 
-#: Bytes read from the socket and written at a time: what a download holds in memory.
-BLOCK = 1024 * 1024
 #: Redirect hops followed per request (a CDN sends a client to one edge, rarely more).
 MAX_REDIRECTS = 5
 IF_EXISTS = ("overwrite", "skip", "fail")
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 @dataclass(frozen=True)
@@ -272,7 +263,7 @@ class DownloadsAPI(CincopaAPI):
         :param size: the size the file must have (``filesize``); None takes the CDN's word.
         """
         hook = cast("CincopaHook", self)
-        progress = _Progress(url, size)
+        progress = Progress(url, size)
         writer = destination.open(size or 0)
         started = time.monotonic()
         try:
@@ -295,7 +286,7 @@ class DownloadsAPI(CincopaAPI):
         )  # fmt: skip
         return progress.done, progress.digest.hexdigest()
 
-    def _read_once(self, progress: _Progress, writer: Writer) -> None:
+    def _read_once(self, progress: Progress, writer: Writer) -> None:
         """One GET from the byte reached; raises TransientError for what a retry may fix."""
         import requests
 
@@ -306,13 +297,7 @@ class DownloadsAPI(CincopaAPI):
         try:
             response = self._get(progress.url, progress.range_header())
             with response:
-                skip = progress.start_of(response)
-                for block in response.iter_content(BLOCK):
-                    if skip:  # a CDN that ignored Range resent what is already written
-                        cut, skip = min(skip, len(block)), skip - min(skip, len(block))
-                        block = block[cut:]
-                    if block:
-                        progress.add(block, writer)
+                progress.read_body(response, writer)
         except requests.RequestException as exc:
             raise TransientError(
                 f"Downloading {redact(progress.url)} failed at byte {progress.done}: {describe(exc)}"
@@ -333,51 +318,6 @@ class DownloadsAPI(CincopaAPI):
 
     def _logger(self) -> Any:
         return cast("CincopaHook", self).log
-
-
-class _Progress:
-    """How far one download got: bytes written, their sha256, and the size the file must have."""
-
-    def __init__(self, url: str, size: int | None) -> None:
-        self.url, self.size, self.done = url, size, 0
-        self.digest = hashlib.sha256()
-
-    def range_header(self) -> dict[str, str]:
-        # Even the first request asks for a range: a CDN's 200 then says it ignores them.
-        return {"Range": f"bytes={self.done}-"} if self.size != 0 else {}
-
-    def start_of(self, response: requests.Response) -> int:
-        """Check the answer's status and size; return how many leading bytes to skip."""
-        status = response.status_code
-        where = redact(self.url)
-        if is_transient_status(status):
-            raise TransientError(
-                f"The CDN answered {where} with HTTP {status}",
-                status_code=status,
-                retry_after=seconds_from_header(response.headers.get("Retry-After")),
-            )
-        if status == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) > self.done:
-                raise CincopaHttpError(f"The CDN answered {where} with an unusable Content-Range", status_code=206)
-            start, total = int(match.group(1)), None if match.group(3) == "*" else int(match.group(3))
-        elif status == 200:
-            length = response.headers.get("Content-Length")
-            start, total = 0, int(length) if length and length.isdigit() else None
-        else:
-            raise CincopaHttpError(f"The CDN answered {where} with HTTP {status}", status_code=status)
-        if total is not None and self.size is not None and total != self.size:
-            raise CincopaDownloadSizeError(f"The CDN has {total} bytes for {where}, asset.list says {self.size}")
-        if self.size is None:
-            self.size = total
-        return self.done - start
-
-    def add(self, block: bytes, writer: Writer) -> None:
-        if self.size is not None and self.done + len(block) > self.size:
-            raise CincopaDownloadSizeError(f"The CDN sent more than the {self.size} bytes of {redact(self.url)}")
-        writer.write(block)
-        self.digest.update(block)
-        self.done += len(block)
 
 
 def _local_sha256(where: Destination) -> str | None:
