@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -66,6 +67,10 @@ class Destination(Protocol):
 
     def read_text(self) -> str | None:
         """The file's text, or None when it does not exist (manifests and logs)."""
+        ...
+
+    def iter_lines(self) -> Iterator[str]:
+        """The file's lines, read as they are used (none when it does not exist)."""
         ...
 
     def write_text(self, text: str) -> None:
@@ -134,6 +139,12 @@ class LocalDestination:
     def read_text(self) -> str | None:
         """See :class:`Destination`."""
         return self.path.read_text() if self.path.is_file() else None
+
+    def iter_lines(self) -> Iterator[str]:
+        """See :class:`Destination`."""
+        if self.path.is_file():
+            with open(self.path) as f:
+                yield from f
 
     def write_text(self, text: str) -> None:
         """See :class:`Destination`."""
@@ -217,6 +228,15 @@ class ObjectDestination:
             return str(self.path.read_text())
         except FileNotFoundError:
             return None
+
+    def iter_lines(self) -> Iterator[str]:
+        """See :class:`Destination`."""
+        try:
+            self.path.fs.invalidate_cache(self.path.path)
+            with self.path.open("r") as f:
+                yield from f
+        except FileNotFoundError:
+            return
 
     def write_text(self, text: str) -> None:
         """See :class:`Destination` (one PUT: an object appears whole or not at all)."""

@@ -10,7 +10,7 @@ killed or retried export does not download again what it finished; the manifest 
 whole at the end (a rename, or one object written), then the journal is cleared.
 
 Memory stays bounded whatever the library's size: ``asset.list`` is read a page at a time, the
-previous manifest is indexed in a temporary SQLite file rather than in memory, the new one is
+previous manifest is read line by line into a temporary SQLite file rather than into memory, the new one is
 spooled to a temporary file, and at most ``2 * max_parallel_downloads`` downloads are queued.
 
 **Restore.** Each manifest entry's file is uploaded with ``upload_file`` (parallel chunks,
@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -109,8 +109,8 @@ class _Index:
         self.db = sqlite3.connect(self.path)
         self.db.execute("CREATE TABLE entries (rid TEXT PRIMARY KEY, entry TEXT)")
 
-    def add_lines(self, text: str | None) -> None:
-        for line in (text or "").splitlines():
+    def add_lines(self, lines: Iterable[str]) -> None:
+        for line in lines:
             try:
                 entry = json.loads(line)
             except ValueError:
@@ -142,6 +142,7 @@ class LibraryExport:
         if int(max_parallel_downloads) < 1:
             raise CincopaInputError(f"max_parallel_downloads must be at least 1, got {max_parallel_downloads!r}")
         self.hook, self.versions, self.parallel = hook, versions, int(max_parallel_downloads)
+        hook.cdn_session  # made once here, not by several download threads at once  # noqa: B018
         self.base = directory(destination_path)
         self.conn_id = destination_conn_id
         self.root = open_destination(self.base, destination_conn_id)
@@ -154,10 +155,10 @@ class LibraryExport:
         spool = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed below)
         try:
             manifest = self.root.child(MANIFEST)
-            index.add_lines(manifest.read_text())
+            index.add_lines(manifest.iter_lines())
             finished = self.journal.list_names()
             for name in finished:  # assets a killed or failed run had finished
-                index.add_lines(self.journal.child(name).read_text())
+                index.add_lines(self.journal.child(name).iter_lines())
             if finished:
                 self.hook.log.info("Export journal: %d assets finished by an earlier try are kept", len(finished))
             self._export_all(assets, index, spool)
@@ -262,11 +263,10 @@ class LibraryRestore:
 
     def run(self) -> RestoreResult:
         """Restore every entry that is missing; return the counts."""
-        text = self.manifest.read_text()
-        if text is None:
+        if self.manifest.existing_size() is None:
             raise CincopaInputError(f"The manifest {self.manifest.uri} does not exist")
         restored = skipped = 0
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(self.manifest.iter_lines(), 1):
             if not line.strip():
                 continue
             try:
