@@ -171,10 +171,12 @@ def s3_keys(s3: S3Server, prefix: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", ["original", "mp4_hd"])
-def test_download_to_s3_is_byte_exact_and_resumes(hook, emulator, video, s3, key):
-    rid, digest, _ = video
+def test_download_to_s3_is_byte_exact_and_resumes(hook, emulator, s3, tmp_path, key):
+    # 12 MiB: a multipart upload of several parts, one cut by the dropped connection.
+    digest = make_file(tmp_path / "big.mp4", 12 * MiB + 3, seed=9)
+    rid = hook.upload_file(str(tmp_path / "big.mp4")).rid
     expected = digest if key == "original" else served_sha256(hook, rid, key)
-    emulator.faults(cdn_drop=[{"after_bytes": 2 * MiB}])
+    emulator.faults(cdn_drop=[{"after_bytes": 7 * MiB}])
 
     result = hook.download_version(rid, f"s3://{BUCKET}/dl-{key}/", version=key, destination_conn_id=CONN_ID)
 

@@ -23,9 +23,10 @@ from airflow_provider_cincopa.redaction import redact
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-#: The smallest part of an object-storage multipart upload: S3 refuses parts under 5 MiB, and a
-#: part is what the writer holds in memory before sending it.
-MIN_PART = 8 * 1024 * 1024
+#: The part of an object-storage multipart upload: the least S3 takes (5 MiB), as a part is what
+#: s3fs holds in memory (and copies) before sending it: larger parts raise the peak RSS
+#: (docs/performance.md, "Downloads").
+MIN_PART = 5 * 1024 * 1024
 #: S3 allows 10,000 parts per upload; larger files get larger parts.
 MAX_PARTS = 9000
 _PART_PREFIX = ".cincopa-part-"
