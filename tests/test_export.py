@@ -203,3 +203,40 @@ def test_a_sigkilled_export_retried_does_not_download_again_what_it_finished(emu
     assert {e["filename"]: e["sha256"] for e in entries} == digests
     for entry in entries:
         assert hashlib.sha256((dest / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_openlineage_sees_the_cincopa_asset_in_and_the_file_out(emulator, airflow_db, hook, tmp_path):
+    """`airflow dags test` with the OpenLineage provider's file transport: the real listener's events."""
+    make_file(tmp_path / "lineage.mp4", 4096)
+    rid = hook.upload_file(str(tmp_path / "lineage.mp4")).rid
+    dag_id = "export_lineage"
+    body = f'CincopaDownloadAssetOperator(task_id="download", rid={rid!r}, destination_path="{tmp_path}/out/")'
+    (DAGS_FOLDER / f"{dag_id}.py").write_text(
+        HEADER + f"with DAG({dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)):\n    {body}\n"
+    )
+    events_file = tmp_path / "ol.jsonl"
+    # A copy of the session's database: the listener's forked children must not share its file.
+    import sqlite3
+
+    database = tmp_path / "lineage.db"
+    with sqlite3.connect(airflow_db / "airflow.db") as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    env = {
+        **os.environ,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "cincopa-tests",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    [event] = [
+        e
+        for e in map(json.loads, events_file.read_text().splitlines())
+        if e.get("eventType") == "COMPLETE" and e["job"]["name"].endswith(".download")
+    ]
+    assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [("cincopa://asset", rid)]
+    assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [("file", str(tmp_path / "out" / "lineage.mp4"))]
