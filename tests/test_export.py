@@ -50,7 +50,7 @@ def upload_library(hook, folder: Path) -> dict[str, dict]:
     files = {"talk.mp4": 2_000_003, "cover.jpg": 70_001, "notes.txt": 1_234}
     meta = {
         "talk.mp4": {"caption": "The talk", "description": "d1", "long_description": "long 1", "tags": ["a", "b"]},
-        "cover.jpg": {"caption": "Cover", "description": "d2", "tags": ["c"], "reference_id": "cms-cover"},
+        "cover.jpg": {"caption": "Couverture d'été", "description": "d2", "tags": ["c"], "reference_id": "cms-cover"},
         "notes.txt": {"caption": "Notes", "reference_id": "cms-notes", "long_description": "long 3"},
     }
     library = {}

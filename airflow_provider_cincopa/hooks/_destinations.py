@@ -139,12 +139,12 @@ class LocalDestination:
 
     def read_text(self) -> str | None:
         """See :class:`Destination`."""
-        return self.path.read_text() if self.path.is_file() else None
+        return self.path.read_text(encoding="utf-8") if self.path.is_file() else None
 
     def iter_lines(self) -> Iterator[str]:
         """See :class:`Destination`."""
         if self.path.is_file():
-            with open(self.path) as f:
+            with open(self.path, encoding="utf-8") as f:
                 yield from f
 
     def write_text(self, text: str) -> None:
@@ -226,7 +226,7 @@ class ObjectDestination:
         """See :class:`Destination`."""
         try:
             self.path.fs.invalidate_cache(self.path.path)
-            return str(self.path.read_text())
+            return str(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
 
@@ -234,14 +234,14 @@ class ObjectDestination:
         """See :class:`Destination`."""
         try:
             self.path.fs.invalidate_cache(self.path.path)
-            with self.path.open("r") as f:
+            with self.path.open("r", encoding="utf-8") as f:
                 yield from f
         except FileNotFoundError:
             return
 
     def write_text(self, text: str) -> None:
         """See :class:`Destination` (one PUT: an object appears whole or not at all)."""
-        self.path.write_text(text)
+        self.path.write_text(text, encoding="utf-8")
 
     def list_names(self) -> list[str]:
         """See :class:`Destination`."""

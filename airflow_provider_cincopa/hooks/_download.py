@@ -206,7 +206,9 @@ class DownloadsAPI(CincopaAPI):
         if existing is not None and if_exists == "fail":
             raise CincopaDestinationExistsError(f"{where.uri} already exists (if_exists='fail'): not downloaded")
         if existing is not None and if_exists == "skip" and existing == link.filesize:
-            self._logger().info("%s already has the %d bytes of %s of %s: skipped", where.uri, existing, link.key, rid)
+            self._logger().info(
+                "%s already has the %d bytes of %s of %s: skipped", printable(where.uri), existing, link.key, rid
+            )
             return DownloadResult(rid, link.key, where.uri, existing, _local_sha256(where), skipped=True)
         size, sha256 = self.download_url(str(link.url), where, size=link.filesize)
         return DownloadResult(rid, link.key, where.uri, size, sha256)
