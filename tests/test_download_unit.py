@@ -94,3 +94,42 @@ def test_the_first_version_the_asset_has_wins_and_hls_is_refused_not_skipped():
 )
 def test_the_emulator_cdn_reads_range_headers_as_servers_do(header, expected):
     assert byte_range(header, 100) == expected
+
+
+def test_a_body_the_cdn_encoded_is_refused_not_written_encoded(tmp_path, monkeypatch):
+    """A loopback server that gzips whatever it is asked: nothing is written, the error names the encoding."""
+    import gzip
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from airflow_provider_cincopa.exceptions import CincopaHttpError
+    from airflow_provider_cincopa.hooks._destinations import LocalDestination
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    body = gzip.compress(b"z" * 1000)
+
+    class Gzipping(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gzipping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = {"conn_type": "cincopa", "password": "UNITTOKEN123", "host": "http://127.0.0.1:9/v2/"}
+    monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_UNIT", json.dumps({**conn, "extra": {"retries": 0}}))
+    hook = CincopaHook("cincopa_unit")
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cdn/R1/a.mp4"
+        with pytest.raises(CincopaHttpError, match="Content-Encoding 'gzip'"):
+            hook.download_url(url, LocalDestination(tmp_path / "a.mp4"), size=None)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        hook.close_downloads()
+        server.shutdown()

@@ -49,6 +49,13 @@ class Progress:
         """Check the answer's status and size; return how many leading bytes to skip."""
         status = response.status_code
         where = redact(self.url)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if status in (200, 206) and encoding not in ("", "identity"):
+            # The body is read raw (read_body): an encoded one would be written encoded.
+            raise CincopaHttpError(
+                f"The CDN sent {where} with Content-Encoding {encoding!r} though asked for the bytes as they are",
+                status_code=status,
+            )
         if is_transient_status(status):
             raise TransientError(
                 f"The CDN answered {where} with HTTP {status}",
