@@ -81,6 +81,36 @@ def test_download_operator_templated_with_xcom_and_link(emulator, airflow_db, ho
     assert xcom_value(dr, "download", ASSET_XCOM_KEY) == rid, "the task's 'Cincopa asset' link opens it"
 
 
+def test_download_task_rides_out_a_drop_and_a_503_in_one_try(emulator, airflow_db, hook, tmp_path):
+    digest = make_file(tmp_path / "clip.mp4", 3_000_001)
+    rid = hook.upload_file(str(tmp_path / "clip.mp4")).rid
+    emulator.faults(cdn_drop=[{"after_bytes": 1_500_000}], fail=[{"path_prefix": "/cdn/", "nth": 2, "status": 503}])
+    dr = run(
+        "export_download_faults",
+        f'CincopaDownloadAssetOperator(task_id="download", rid={rid!r}, destination_path="{tmp_path}/out.mp4")',
+    )
+    assert dr.state == "success", task_states(dr)
+    [ti] = dr.get_task_instances()
+    assert ti.try_number == 1 and xcom(dr, "download")["sha256"] == digest
+    statuses = [r["status"] for r in emulator.requests("/cdn/")]
+    assert statuses == [206, 503, 206], "dropped (logged as sent), refused, resumed"
+    assert sum(r["response_length"] for r in emulator.requests("/cdn/")) < 1.6 * 3_000_001
+
+
+def test_download_task_fails_on_a_size_mismatch_leaving_nothing(emulator, airflow_db, hook, tmp_path, media_server):
+    make_file(tmp_path / "clip.mp4", 2_000)
+    rid = hook.upload_file(str(tmp_path / "clip.mp4")).rid
+    url = hook.get_asset(rid)["versions"]["original"]["url"]
+    media_server.add(url.split("://", 1)[1].split("/", 1)[1], b"q" * 1_999)
+    emulator.faults(cdn_redirect=[{"to": media_server.url}])
+    dr = run(
+        "export_download_mismatch",
+        f'CincopaDownloadAssetOperator(task_id="download", rid={rid!r}, destination_path="{tmp_path}/out/")',
+    )
+    assert dr.state == "failed" and task_states(dr) == {"download": "failed"}
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
 def test_download_operator_refuses_a_bad_if_exists_at_parse_time():
     from airflow_provider_cincopa.operators.export import CincopaDownloadAssetOperator
 
