@@ -38,6 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 TOKEN = "BENCH" + secrets.token_hex(8)
+#: The children's Airflow home (they read connections from the environment only); removed at the end.
+AIRFLOW_HOME = Path(tempfile.gettempdir()) / f"cincopa-bench-airflow-{os.getpid()}"
 
 
 def write_library(data_dir: Path, files: dict[str, tuple[str, int, bool]]) -> None:
@@ -71,7 +73,7 @@ def start_emulator(data_dir: Path) -> tuple[Any, str]:
 def child_env(base_url: str, s3_url: str | None = None) -> dict[str, str]:
     conn = {"conn_type": "cincopa", "password": TOKEN, "host": base_url, "extra": {"timeout": 60}}
     env = {**os.environ, "AIRFLOW_CONN_CINCOPA_DEFAULT": json.dumps(conn), "PYTHONPATH": str(ROOT)}
-    env.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cincopa-bench-airflow-"))
+    env.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
     if s3_url:
         # moto assembles a completed multipart upload in memory, which takes minutes for 4 GiB:
         # the client must wait for that answer rather than time out and retry it.
@@ -248,6 +250,7 @@ def main() -> None:
             export(work, args.assets)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
