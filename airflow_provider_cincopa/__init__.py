@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Cincopa",
                 "python-modules": [
                     "airflow_provider_cincopa.operators.cincopa",
+                    "airflow_provider_cincopa.operators.export",
                     "airflow_provider_cincopa.operators.galleries",
                     "airflow_provider_cincopa.operators.playback",
                 ],

@@ -147,3 +147,19 @@ class CincopaMetadataRefusedError(CincopaError, AirflowFailException):
     def __init__(self, message: str, *, rid: str, method: str | None = "asset.set_meta") -> None:
         super().__init__(message, method=method)
         self.rid = rid
+
+
+class CincopaVersionNotFoundError(CincopaInputError):
+    """The asset has none of the versions asked for (the message lists those it has)."""
+
+
+class CincopaHlsVersionError(CincopaInputError):
+    """The version asked for is an HLS playlist (``ts_*``, ``.m3u8``): it is not one file, so it is not downloaded."""
+
+
+class CincopaDownloadSizeError(CincopaHttpError):
+    """The CDN sent a file of another size than ``asset.list``'s ``filesize``: nothing was kept."""
+
+
+class CincopaDestinationExistsError(CincopaError, AirflowFailException):
+    """The destination exists and ``if_exists="fail"`` was asked for: nothing was downloaded."""

@@ -611,3 +611,60 @@ def test_state_persists_across_restart(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     assert (tmp_path / "state.json").exists(), "a data dir is kept at stop"
+
+
+# -- the CDN (downloads) -----------------------------------------------------------------------
+
+
+def versions_of(emu: EmulatorProcess, rid: str) -> dict[str, Any]:
+    [item] = api(emu, "asset.list", rid=rid).json()["items"]
+    return item["versions"]
+
+
+def test_every_version_url_is_on_the_emulators_cdn_with_its_size(emu):
+    data = os.urandom(100_000)
+    rid = new_asset(emu, data, name="my clip.mp4")
+    versions = versions_of(emu, rid)
+    assert set(versions) == {"original", "ts_720p", "ts_480p", "mp4_hd", "jpg_600x450", "jpg_200x150"}
+    for key, version in versions.items():
+        assert version["url"].startswith(f"{emu.root_url}/cdn/{rid}/")
+        body = httpx.get(version["url"], timeout=30).raise_for_status().content
+        assert len(body) == int(version["filesize"]), key
+    assert httpx.get(versions["original"]["url"], timeout=30).content == data
+    hd = versions["mp4_hd"]["url"]
+    assert httpx.get(hd, timeout=30).content == httpx.get(hd, timeout=30).content, "renditions are deterministic"
+
+
+def test_cdn_serves_ranges_head_416_and_404(emu):
+    data = os.urandom(50_000)
+    url = versions_of(emu, new_asset(emu, data))["original"]["url"]
+    part = httpx.get(url, headers={"Range": "bytes=100-199"}, timeout=30)
+    assert (part.status_code, part.content, part.headers["content-range"]) == (
+        206,
+        data[100:200],
+        "bytes 100-199/50000",
+    )
+    assert httpx.get(url, headers={"Range": "bytes=-10"}, timeout=30).content == data[-10:]
+    head = httpx.head(url, timeout=30)
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "50000", b"")
+    assert head.headers["accept-ranges"] == "bytes"
+    beyond = httpx.get(url, headers={"Range": "bytes=50000-"}, timeout=30)
+    assert (beyond.status_code, beyond.headers["content-range"]) == (416, "bytes */50000")
+    assert httpx.get(url.replace("/cdn/", "/cdn/nope"), timeout=30).status_code == 404
+
+
+def test_cdn_knobs_drop_redirect_ignore_range_and_slow(emu):
+    data = os.urandom(300_000)
+    url = versions_of(emu, new_asset(emu, data))["original"]["url"]
+    emu.faults(cdn_drop=[{"after_bytes": 100_000}])
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, timeout=30)
+    assert httpx.get(url, timeout=30).content == data, "once"
+    emu.faults(cdn_redirect=[{"to": "http://edge.example"}], cdn_ignore_range=True, cdn_rate=10_000_000)
+    moved = httpx.get(url, timeout=30)
+    assert (moved.status_code, moved.headers["location"]) == (302, "http://edge.example" + urlsplit(url).path)
+    whole = httpx.get(url, headers={"Range": "bytes=10-"}, timeout=30)
+    assert (whole.status_code, whole.content) == (200, data)
+    logged = [r for r in emu.state()["requests"] if r["path"].startswith("/cdn/")]
+    assert [(r["status"], r["response_length"]) for r in logged][-1] == (200, 300_000)
+    assert emu.state()["faults"]["cdn_rate"] == 10_000_000

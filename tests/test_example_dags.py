@@ -29,6 +29,9 @@ def test_example_dags_import_without_errors():
         "cincopa_cleanup",
         "cincopa_gallery",
         "cincopa_on_new_asset",
+        "cincopa_library_backup",
+        "cincopa_library_restore",
+        "cincopa_download_rendition",
     }
 
 

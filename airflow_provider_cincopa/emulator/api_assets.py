@@ -9,9 +9,9 @@ import secrets
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from airflow_provider_cincopa.emulator import url_import, webhooks
+from airflow_provider_cincopa.emulator import cdn, url_import, webhooks
 from airflow_provider_cincopa.emulator.api_base import (
     META,
     Call,
@@ -24,18 +24,7 @@ from airflow_provider_cincopa.emulator.api_base import (
 )
 from airflow_provider_cincopa.emulator.models import mime_of
 from airflow_provider_cincopa.emulator.state import Asset, now_iso
-from airflow_provider_cincopa.emulator.sync import RENDITIONS, SYNCED
-
-CDN = "https://cdn.emulator.invalid"
-#: Renditions a synced video gets, keyed and shaped as in the ``asset.list`` sample of the
-#: media-platform page: (key, name, mime, share of the original's size, path on the CDN).
-VIDEO_RENDITIONS = (
-    ("ts_720p", "720p", "application/x-mpegURL", 0.7, "6720p/{name}.m3u8"),
-    ("ts_480p", "480p", "application/x-mpegURL", 0.4, "6480p/{name}.m3u8"),
-    ("mp4_hd", "hd", "video/mp4", 1.1, "6/{name}.mp4"),
-    ("jpg_600x450", "600x450", "image/jpeg", 0.001, "182/{name}"),
-    ("jpg_200x150", "200x150", "image/jpeg", 0.0005, "181/{name}"),
-)
+from airflow_provider_cincopa.emulator.sync import SYNCED
 
 
 def ping(c: Call) -> dict[str, Any]:
@@ -52,26 +41,10 @@ def get_temp(c: Call) -> dict[str, Any]:
     return {"token": c.state.temp_token(ttl, perms or ("ping",), c.params.get("sourceip"))}
 
 
-def asset_item(asset: Asset, syncstatus: str = SYNCED) -> dict[str, Any]:
+def asset_item(c: Call, asset: Asset, syncstatus: str = SYNCED) -> dict[str, Any]:
     """One ``items[]`` entry, shaped like the ``asset.list`` example in Cincopa's docs."""
-    url = f"{CDN}/{asset.rid}/{quote(asset.filename)}"
-    versions = {"original": {"name": "original", "filesize": asset.size, "mime": mime_of(asset.filename), "url": url}}
-    # Renditions exist once synced; before that (or after a failed sync) only the original.
-    if asset.type == "video" and syncstatus == SYNCED:
-        for key, name, mime, share, path in VIDEO_RENDITIONS:
-            size = str(max(1, int(asset.size * share)))
-            rendition = f"{CDN}/{asset.rid}/{path.format(name=quote(asset.filename))}"
-            versions[key] = {"name": name, "filesize": size, "mime": mime, "url": rendition}
-    elif syncstatus == SYNCED:  # images and others: the renditions sync.py names
-        for key, name, mime, suffix in RENDITIONS.get(asset.type, ()):
-            versions[key] = {"name": name, "filesize": str(asset.size), "mime": mime, "url": f"{url}/{key}{suffix}"}
-    for kind, info in asset.attachments.items():
-        versions[kind] = {
-            "name": kind,
-            "filesize": str(info["size"]),
-            "mime": mime_of(info["filename"]),
-            "url": f"{CDN}/{asset.rid}/{kind}/{quote(info['filename'])}",
-        }
+    versions = cdn.versions(c.state, asset, c.base, syncstatus)
+    url = versions["original"]["url"]
     item: dict[str, Any] = {"id": str(asset.id), "rid": asset.rid, "type": asset.type, "modified": asset.modified}
     item.update(storage=str(asset.size), claimed=str(asset.size), syncstatus=syncstatus, filename=asset.filename)
     item.update({k: getattr(asset, k) for k in META}, filesize=asset.size, attributes="", versions=versions)
@@ -104,7 +77,7 @@ def asset_list(c: Call) -> dict[str, Any]:
     pages = max(1, math.ceil(len(items) / per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
     return {
-        "items": [asset_item(a, c.state.sync_status(a, polled=a.rid in wanted)) for a in chunk],
+        "items": [asset_item(c, a, c.state.sync_status(a, polled=a.rid in wanted)) for a in chunk],
         "items_data": {"page": page, "items_per_page": per_page, "items_count": len(items), "pages_count": pages},
     }
 

@@ -116,7 +116,7 @@ def gallery_get_items(c: Call) -> dict[str, Any]:
         "claimed": str(sum(a.size for a in assets)),
         "spfid": "",
         "folder": {
-            "items": [api_assets.asset_item(a) for a in chunk],
+            "items": [api_assets.asset_item(c, a) for a in chunk],
             "items_data": {"page": page, "items_per_page": per_page, "items_count": len(assets), "pages_count": pages},
         },
     }

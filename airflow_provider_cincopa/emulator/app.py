@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_cincopa.emulator import api, uploads
+from airflow_provider_cincopa.emulator import api, cdn, uploads
 from airflow_provider_cincopa.emulator.middleware import DropConnection, FaultsAndLog
 from airflow_provider_cincopa.emulator.state import EmulatorState
 
@@ -123,7 +123,15 @@ def create_app(state: EmulatorState) -> Any:
             Route("/_emulator/reset", reset, methods=["POST"]),
         ]
     )
-    return FaultsAndLog(app, state)
+
+    async def app_with_cdn(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The CDN is a raw ASGI handler: it must be able to abort a connection mid-body.
+        if scope["type"] == "http" and scope["path"].startswith(cdn.PREFIX):
+            await cdn.serve(state, scope, send)
+        else:
+            await app(scope, receive, send)
+
+    return FaultsAndLog(app_with_cdn, state)
 
 
 async def _drain_quietly(request: Request) -> None:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-RULE_KINDS = ("fail", "drop", "malformed")
+RULE_KINDS = ("fail", "drop", "malformed", "cdn_drop", "cdn_redirect")
 KNOBS = frozenset(
     {
         *RULE_KINDS,
@@ -21,6 +21,8 @@ KNOBS = frozenset(
         "sync_polls",
         "sync_fail",
         "answer_shapes",
+        "cdn_ignore_range",
+        "cdn_rate",
     }
 )
 #: ``(fnmatch pattern, value)`` pairs, first match wins: how ``sync_delay`` and ``sync_polls`` are kept.
@@ -78,6 +80,10 @@ class Faults:
     ``answer_shapes``: ``{method: shape}`` for answers the reference leaves loosely typed
     (:data:`ANSWER_SHAPES`): ``webhook.list`` items as ``objects`` or ``arrays``; ``asset.get_tags``
     ``tag_cloud`` as a ``mapping``, a list of ``names``, of ``objects`` or of ``pairs``.
+    CDN knobs (``cdn.py``): ``cdn_drop``: send ``after_bytes`` of a file's body, then abort the
+    connection; ``cdn_redirect``: answer ``status`` (302) pointing at the same file on ``to`` (a
+    root URL; default the emulator itself); ``cdn_ignore_range``: answer every ``Range`` request
+    with the whole file (200); ``cdn_rate``: body bytes per second (a slow CDN).
     ``sync_delay``: seconds an asset stays ``syncstatus: pending`` after it was created or the
     knobs were set, whichever is later; ``sync_polls``: how many ``asset.list`` calls asking for
     it by rid are answered ``pending`` first (each a number, or ``{pattern: number}`` where the
@@ -141,6 +147,8 @@ class Faults:
             self.import_rate = int(knobs.get("import_rate") or 0)
             self.stall_final = float(knobs.get("stall_final") or 0)
             self.completed_answer = completed
+            self.cdn_ignore_range = bool(knobs.get("cdn_ignore_range"))
+            self.cdn_rate = int(knobs.get("cdn_rate") or 0)
             self.sync_delay, self.sync_polls, self.sync_fail = sync_delay, sync_polls, sync_fail
             self.configured_at = time.monotonic()
 
@@ -180,6 +188,8 @@ class Faults:
                 "stall_final": self.stall_final,
                 "completed_answer": self.completed_answer,
                 "answer_shapes": self.answer_shapes,
+                "cdn_ignore_range": self.cdn_ignore_range,
+                "cdn_rate": self.cdn_rate,
                 "sync_delay": dict(self.sync_delay),
                 "sync_polls": dict(self.sync_polls),
                 "sync_fail": list(self.sync_fail),

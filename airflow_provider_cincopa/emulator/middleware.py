@@ -36,6 +36,8 @@ class FaultsAndLog:
             "query": dict(parse_qsl(scope["query_string"].decode(errors="replace"), keep_blank_values=True)),
             "headers": {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             "body_length": 0,
+            # Body bytes of the answer that were handed to the server (a CDN download's cost).
+            "response_length": 0,
             "status": None,
             # host:port of the client's socket: distinct values count the TCP connections opened.
             "client": ":".join(map(str, scope.get("client") or ())),
@@ -71,6 +73,8 @@ class FaultsAndLog:
                 if delay and after_body:
                     await asyncio.sleep(delay)
                 entry["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                entry["response_length"] += len(message.get("body", b""))
             await send(message)
 
         if delay:

@@ -40,8 +40,9 @@ def new_rid() -> str:
 
 
 def now_iso() -> str:
-    # Cincopa's own format: seven fractional digits and a Z.
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    # Cincopa's own format: seven fractional digits and a Z. Microseconds, not zeros: two changes
+    # within a second must differ, as incremental exports compare `modified`.
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 def kind_of(filename: str) -> str:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 SYNCED, PENDING, FAILED = "synced", "pending", "failed"
 
 #: Renditions a synced asset other than a video lists besides ``original`` (names from the
-#: media-platform sample). A video's are ``api_assets.VIDEO_RENDITIONS``, shaped as in that sample.
+#: media-platform sample). A video's are ``cdn.VIDEO_RENDITIONS``, shaped as in that sample.
 RENDITIONS = {
     "image": (
         ("jpg_600x450", "600x450", "image/jpeg", ".jpg"),

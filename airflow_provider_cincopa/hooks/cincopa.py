@@ -16,6 +16,7 @@ from airflow_provider_cincopa.exceptions import CincopaError, CincopaInputError
 from airflow_provider_cincopa.hooks import _async_client
 from airflow_provider_cincopa.hooks._account import PortalsAPI, TokensAPI, WebhooksAPI
 from airflow_provider_cincopa.hooks._assets import META_FIELDS, AssetsAPI, register_upload_url
+from airflow_provider_cincopa.hooks._download import DownloadsAPI
 from airflow_provider_cincopa.hooks._galleries import GalleriesAPI
 from airflow_provider_cincopa.hooks._params import check_positive, clean_params
 from airflow_provider_cincopa.hooks._request_policy import RequestFailed, for_call
@@ -52,7 +53,7 @@ def user_agent() -> str:
     return str(make("airflow-provider-cincopa", __version__))
 
 
-class CincopaHook(AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, BaseHook):
+class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, WebhooksAPI, BaseHook):
     """
     Talk to Cincopa's REST API v2 and upload host with the ``cincopa`` connection.
 
