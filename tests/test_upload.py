@@ -74,18 +74,24 @@ def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
 def test_the_next_chunk_starts_while_the_host_answers_the_last(
     hook, emulator, tmp_path, monkeypatch, parallel, most_alongside
 ):
-    """One chunk sending at a time still leaves no gap: a chunk whose body is sent makes room."""
+    """
+    One chunk sending at a time still leaves no gap: a chunk whose body is sent makes room. The
+    chunk that completes the file goes last and alone, once every other chunk was answered.
+    """
     # Every path counts as fast, so the gate never opens to parallel sending: what overlaps below
     # overlaps only because a chunk that waits for its answer no longer counts as sending.
     monkeypatch.setattr(_parallel, "FAST", 0.0)
     # The host reads each chunk, then takes 0.3 s to answer.
     emulator.faults(latency={"path_prefix": "/upload/", "seconds": 0.3, "after_body": True})
     path = tmp_path / "clip.mp4"
-    digest = make_file(path, 4 * 256 * 1024)
+    digest = make_file(path, 5 * 256 * 1024)
     result = hook.upload_file(str(path), chunk_size=256 * 1024, max_parallel_chunks=parallel)
     requests = upload_requests(emulator)
-    assert len(requests) == 4 and all(r["delayed"] == 0.3 for r in requests)
+    assert len(requests) == 5 and all(r["delayed"] == 0.3 for r in requests)
     assert max(r["alongside"] for r in requests) == most_alongside, "never more than max_parallel_chunks"
+    last = requests[-1]
+    assert last["headers"]["content-range"] == f"bytes {4 * 256 * 1024}-{5 * 256 * 1024}/{5 * 256 * 1024}"
+    assert last["alongside"] == 0, "the completing chunk is sent alone, after every other one was answered"
     [asset] = emulator.assets()
     assert (asset["rid"], asset["sha256"]) == (result.rid, digest)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError, CincopaResponseError
@@ -23,8 +23,7 @@ from airflow_provider_cincopa.types import (
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
+    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState, UploadingHost
 
 #: ``asset.set_meta`` fields (wire-protocol page).
 META_FIELDS = (
@@ -279,7 +278,7 @@ class AssetsAPI(CincopaAPI):
         return url
 
     def upload_file(
-        self,
+        self: UploadingHost,
         source: str | ObjectStoragePath,
         *,
         gallery_fid: str | None = None,
@@ -321,7 +320,7 @@ class AssetsAPI(CincopaAPI):
         from airflow_provider_cincopa.hooks.upload import ChunkedUpload
 
         upload = ChunkedUpload(
-            cast("CincopaHook", self),
+            self,
             source,
             source_conn_id=source_conn_id,
             filename=filename,
