@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cincopa.exceptions import CincopaInputError
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaSourceChangedError
 from airflow_provider_cincopa.hooks.sources import REMOTE_BLOCK, REMOTE_READ_AHEAD
 from tests.conftest import DAGS_FOLDER
 from tests.support import DAGBAG_IMPORT, has_task_state_store, rerun_task
@@ -268,6 +268,32 @@ def test_object_replaced_during_the_upload_stops_the_try(hook, emulator, s3):
     assert replaced[0][1] in message, "it names the new version"
     assert emulator.assets() == []
     assert sum(r["body_length"] for r in emulator.requests("/upload/") if r["status"] == 200) < 6 * MiB
+
+
+def test_object_replaced_before_the_completing_chunk_is_never_completed(hook, emulator, s3):
+    """The ETag is looked at right before the completing chunk: that chunk is never sent."""
+    size = 4 * MiB
+    s3.put("late.mp4", size, seed=8)
+    replaced = []
+
+    def replace_after_first_chunk(done: int, total: int) -> None:
+        if not replaced:
+            replaced.append(s3.put("late.mp4", size, seed=9))
+
+    with pytest.raises(CincopaSourceChangedError) as err:
+        hook.upload_file(
+            f"s3://{BUCKET}/late.mp4",
+            source_conn_id=CONN_ID,
+            chunk_size=2 * MiB,
+            max_parallel_chunks=1,
+            progress_callback=replace_after_first_chunk,
+        )
+    message = str(err.value)
+    assert "changed while it was read" in message and f"{BUCKET}/late.mp4" in message
+    assert replaced[0][1] in message, "it names the new version"
+    assert emulator.assets() == []
+    ranges = [r["headers"]["content-range"] for r in emulator.requests("/upload/")]
+    assert ranges == [f"bytes 0-{2 * MiB}/{size}"], "only the first chunk went; the completing one never did"
 
 
 # -- what cannot be read, named ---------------------------------------------------------------------
