@@ -14,7 +14,13 @@ import pytest
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaSourceChangedError
 from airflow_provider_cincopa.hooks._parallel import ChunkGate
 from airflow_provider_cincopa.hooks.sources import LocalSource, open_source
-from airflow_provider_cincopa.hooks.upload import ChunkBody, ResumeState, UploadTry, mask_upload_url
+from airflow_provider_cincopa.hooks.upload import (
+    ChunkBody,
+    ResumeState,
+    UploadTry,
+    hold_back_completing,
+    mask_upload_url,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -126,3 +132,24 @@ def test_a_try_owns_its_status_error_and_ranges_in_flight():
     cancel.set()
     cancelled.finish()
     assert cancelled.status == "cancelled" and cancelled.halted()
+
+
+@pytest.mark.parametrize(
+    ("ranges", "others", "completing"),
+    [
+        # one range: nothing to overlap with, not cut
+        ([(0, 8 * MiB)], [], (0, 8 * MiB)),
+        # the shortest range's last MiB goes last; its head with the others
+        ([(0, 4 * MiB), (4 * MiB, 6 * MiB + 5)], [(0, 4 * MiB), (4 * MiB, 6 * MiB)], (6 * MiB, 6 * MiB + 5)),
+        ([(0, 3 * MiB), (3 * MiB, 6 * MiB)], [(0, 3 * MiB), (3 * MiB, 5 * MiB)], (5 * MiB, 6 * MiB)),
+        # ranges of a MiB or less are sent whole; a resume's shortest range may be anywhere
+        ([(0, MiB), (MiB, 2 * MiB)], [(0, MiB)], (MiB, 2 * MiB)),
+        (
+            [(0, 2 * MiB), (5 * MiB, 5 * MiB + 10), (9 * MiB, 12 * MiB)],
+            [(0, 2 * MiB), (9 * MiB, 12 * MiB)],
+            (5 * MiB, 5 * MiB + 10),
+        ),
+    ],
+)
+def test_the_completing_chunk_is_the_shortest_ranges_last_mib(ranges, others, completing):
+    assert hold_back_completing(ranges) == (others, completing)

@@ -79,6 +79,9 @@ PROGRESS_LOG_INTERVAL = 5.0
 #: How long (at most; also bounded by the connection's retry_deadline) to look for an asset the
 #: upload host made without naming it: a new asset may take a moment to show in ``asset.list``.
 ASSET_LOOKUP_WAIT = 30.0
+#: The most bytes sent after every other chunk was answered (the completing chunk, sent alone):
+#: one disk block, so a capped path loses little parallelism to it.
+COMPLETING_PIECE = 1024 * 1024
 #: Slack for clocks when matching an asset's ``modified`` time against the upload's start.
 CLOCK_SKEW = 600.0
 _NEW_RESOURCE = re.compile(r"new resource id (\d+) (\S+)")
@@ -513,9 +516,7 @@ class ChunkedUpload:
         if not ranges:
             attempt.finish()
             return
-        # The shortest range completes the file (ties: the last): the part sent alone is the least.
-        completing = min(reversed(ranges), key=lambda r: r[1] - r[0])
-        others = [r for r in ranges if r != completing]
+        others, completing = hold_back_completing(ranges)
         ticking = threading.Event()
         ticker = threading.Thread(target=self._tick, args=(attempt, ticking), name="cincopa-progress", daemon=True)
         ticker.start()
@@ -652,6 +653,24 @@ class ChunkedUpload:
             elapsed,
             sent / elapsed / 1e6,
         )
+
+
+def hold_back_completing(
+    ranges: list[tuple[int, int]], piece: int = COMPLETING_PIECE
+) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """
+    Split the missing ``ranges`` into those sent together and the one sent last, alone, which
+    completes the file: the tail of the shortest range (ties: the last), at most ``piece`` bytes,
+    cut a whole number of ``piece`` from its range's start (so object-storage reads still tile).
+    Its range's head goes with the others, so little waits for their answers. A file of one range
+    is not cut: with nothing to overlap, a cut would only add a request.
+    """
+    start, end = min(reversed(ranges), key=lambda r: r[1] - r[0])
+    others = [r for r in ranges if r != (start, end)]
+    cut = start + (end - start - 1) // piece * piece
+    if others and cut > start:
+        return [*others, (start, cut)], (cut, end)
+    return others, (start, end)
 
 
 def _result(state: ResumeState) -> UploadResult:
