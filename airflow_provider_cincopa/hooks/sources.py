@@ -70,8 +70,9 @@ class Source(Protocol):
 
     def check_unchanged(self) -> None:
         """
-        Raise :class:`CincopaSourceChangedError` when what is read is no longer the version that
-        was opened (written to, grown, shrunk, or for an object replaced).
+        Raise :class:`~airflow_provider_cincopa.exceptions.CincopaSourceChangedError` when what
+        is read is no longer the version that was opened (written to, grown, shrunk, or for an
+        object replaced).
         """
         ...
 

@@ -65,8 +65,6 @@ from airflow_provider_cincopa.redaction import REDACTED, printable, redact
 from airflow_provider_cincopa.types import UploadResult
 
 if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
     from airflow_provider_cincopa.hooks._transport import ConnectionSettings
 
 ProgressCallback = Callable[[int, int], None]
@@ -117,8 +115,8 @@ class UploadHost(Protocol):
         """True when an asset with this rid exists."""
         ...
 
-    def log_retry(self, retry_state: RetryCallState) -> None:
-        """Tenacity's ``before_sleep``: one line per retried chunk."""
+    def log_retry(self, retry_state: Any) -> None:
+        """Tenacity's ``before_sleep`` (given its ``RetryCallState``): one line per retried chunk."""
         ...
 
 
@@ -542,11 +540,11 @@ class ChunkedUpload:
             pool.submit(self._send_chunk, attempt, start, end, completing) for start, end in ranges
         ]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f.exception() for f in done if f.exception() is not None]
+        failed = [exc for f in done if (exc := f.exception()) is not None]
         if failed:
-            attempt.fail(failed[0])  # type: ignore[arg-type]
+            attempt.fail(failed[0])
             pool.shutdown(wait=True, cancel_futures=True)  # chunks not started yet return at once
-            raise failed[0]  # type: ignore[misc]
+            raise failed[0]
 
     def _tick(self, attempt: UploadTry, stopped: threading.Event) -> None:
         while not stopped.wait(PROGRESS_LOG_INTERVAL):
