@@ -153,3 +153,23 @@ def test_a_try_owns_its_status_error_and_ranges_in_flight():
 )
 def test_the_completing_chunk_is_the_shortest_ranges_last_mib(ranges, others, completing):
     assert hold_back_completing(ranges) == (others, completing)
+
+
+def test_sealed_upload_state_repr_shows_no_state():
+    from airflow_provider_cincopa.upload_state import SealedUploadState
+
+    class Log:
+        def info(self, *args: object) -> None: ...
+
+        def warning(self, *args: object) -> None: ...
+
+    class Store(dict):
+        def set(self, key: str, value: object) -> None:
+            self[key] = value
+
+    store = Store()
+    sealed = SealedUploadState(store, {"source": "/data/v.mp4"}, Log())
+    sealed.save(ResumeState(upload_url="https://h/u?hash=SECRETHASH12345", unique_id="u", filename="v.mp4", size=1))
+    assert store, "the test's Fernet key is set: the state was saved"
+    for shown in (repr(sealed), str(sealed)):
+        assert shown == "SealedUploadState(key='cincopa_upload', enabled=True)"
