@@ -46,6 +46,12 @@ class SealedUploadState:
         if store is None:
             log.info("No task_state_store (Airflow < 3.3): a retry will restart the upload cleanly")
 
+    def __repr__(self) -> str:
+        # Only whether states are kept: the binding and the store's value stay out of printouts.
+        return f"SealedUploadState(key={STATE_KEY!r}, enabled={self.enabled})"
+
+    __str__ = __repr__
+
     @property
     def enabled(self) -> bool:
         """True when states are saved and trusted (a store and a usable Fernet key)."""

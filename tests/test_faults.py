@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from airflow_provider_cincopa.exceptions import (
+    CincopaApiError,
     CincopaAuthError,
     CincopaHttpError,
     CincopaResponseError,
@@ -177,7 +178,7 @@ def test_slow_answer_times_out_then_succeeds(fast_retries, emulator):
 
 
 def test_403_and_refusals_are_never_retried(fast_retries, emulator, monkeypatch):
-    with pytest.raises(Exception):  # noqa: B017 - the type is checked in test_hook
+    with pytest.raises(CincopaApiError):
         fast_retries.set_meta("NOSUCHRID123", caption="x")
     assert len(emulator.requests("/v2/asset.set_meta")) == 1
     monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_DEFAULT", emulator.connection_json().replace(TOKEN, "badtoken99"))

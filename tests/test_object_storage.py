@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cincopa.exceptions import CincopaInputError
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaSourceChangedError
 from airflow_provider_cincopa.hooks.sources import REMOTE_BLOCK, REMOTE_READ_AHEAD
 from tests.conftest import DAGS_FOLDER
 from tests.support import DAGBAG_IMPORT, has_task_state_store, rerun_task
@@ -247,27 +247,45 @@ def test_object_replaced_between_tries_is_uploaded_anew_never_spliced(emulator, 
     assert len(emulator.requests("/v2/asset.get_upload_url")) == 2, "a fresh upload, not the saved one"
 
 
-def test_object_replaced_during_the_upload_stops_the_try(hook, emulator, s3):
-    s3.put("midway.mp4", 6 * MiB, seed=6)
+def upload_replaced_after_first_chunk(hook, s3, key: str, size: int, seeds: tuple[int, int], error: type) -> tuple:
+    """Upload ``s3://media/key`` in 2 MiB chunks, one at a time, replacing the object once the
+    first chunk is answered; the error's message (of class ``error``) and the new ETag."""
+    s3.put(key, size, seed=seeds[0])
     replaced = []
 
     def replace_after_first_chunk(done: int, total: int) -> None:
         if not replaced:
-            replaced.append(s3.put("midway.mp4", 6 * MiB, seed=7))
+            replaced.append(s3.put(key, size, seed=seeds[1]))
 
-    with pytest.raises(CincopaInputError) as err:
+    with pytest.raises(error) as err:
         hook.upload_file(
-            f"s3://{BUCKET}/midway.mp4",
+            f"s3://{BUCKET}/{key}",
             source_conn_id=CONN_ID,
             chunk_size=2 * MiB,
             max_parallel_chunks=1,
             progress_callback=replace_after_first_chunk,
         )
-    message = str(err.value)
+    return str(err.value), replaced[0][1]
+
+
+def test_object_replaced_during_the_upload_stops_the_try(hook, emulator, s3):
+    message, new_etag = upload_replaced_after_first_chunk(hook, s3, "midway.mp4", 6 * MiB, (6, 7), CincopaInputError)
     assert "was replaced during upload" in message and f"s3://{CONN_ID}@{BUCKET}/midway.mp4" in message
-    assert replaced[0][1] in message, "it names the new version"
+    assert new_etag in message, "it names the new version"
     assert emulator.assets() == []
     assert sum(r["body_length"] for r in emulator.requests("/upload/") if r["status"] == 200) < 6 * MiB
+
+
+def test_object_replaced_before_the_completing_chunk_is_never_completed(hook, emulator, s3):
+    """The ETag is looked at right before the completing chunk: that chunk is never sent."""
+    size = 4 * MiB
+    message, new_etag = upload_replaced_after_first_chunk(hook, s3, "late.mp4", size, (8, 9), CincopaSourceChangedError)
+    assert "changed while it was read" in message and f"{BUCKET}/late.mp4" in message
+    assert new_etag in message, "it names the new version"
+    assert emulator.assets() == []
+    ranges = [r["headers"]["content-range"] for r in emulator.requests("/upload/")]
+    assert ranges[0] == f"bytes 0-{2 * MiB}/{size}"
+    assert not [r for r in ranges if r.endswith(f"-{size}/{size}")], "the completing chunk was never sent"
 
 
 # -- what cannot be read, named ---------------------------------------------------------------------

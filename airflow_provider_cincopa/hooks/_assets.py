@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from airflow_provider_cincopa.exceptions import (
@@ -36,8 +36,7 @@ from airflow_provider_cincopa.types import (
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState
+    from airflow_provider_cincopa.hooks.upload import ProgressCallback, ResumeState, UploadingHost
 
 __all__ = ["META_FIELDS", "AssetsAPI", "register_upload_url"]
 
@@ -359,7 +358,7 @@ class AssetsAPI(CincopaAPI):
         return url
 
     def upload_file(
-        self,
+        self: UploadingHost,
         source: str | ObjectStoragePath,
         *,
         gallery_fid: str | None = None,
@@ -401,7 +400,7 @@ class AssetsAPI(CincopaAPI):
         from airflow_provider_cincopa.hooks.upload import ChunkedUpload
 
         upload = ChunkedUpload(
-            cast("CincopaHook", self),
+            self,
             source,
             source_conn_id=source_conn_id,
             filename=filename,

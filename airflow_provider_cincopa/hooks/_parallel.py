@@ -2,22 +2,21 @@
 How many chunks an upload keeps in flight, and how big they are when nobody said.
 
 Parallel chunks pay where one connection cannot fill the path (a long or lossy route, a per-
-connection limit): four in flight moved 3.8 times the bytes of one under the emulator's 25 MB/s
-per-request cap. Where one connection already moves hundreds of MB/s (a fast LAN, a loopback),
-more connections only cost CPU on both ends: on the 2-core benchmark machine four in flight moved
-~25 % *less* than one, two ~15 % less. :class:`ChunkGate` tells the two apart by measuring one
-chunk in flight for ~0.12 s: below :data:`FAST` the upload opens to ``max_parallel_chunks`` at
-once; at or above it, one chunk sends at a time. Trying two on a fast path to see whether they
-help cost 15-20 % of a 1 GiB upload here (the trial and the second chunk's drain at the slower
-rate), for the benefit of a rare path (10 Gbit/s with a per-connection limit), so it is not tried.
+connection limit): there, four in flight move nearly four times the bytes of one. Where one
+connection already moves hundreds of MB/s (a fast LAN, a loopback), more connections only cost
+CPU on both ends, and move fewer bytes. :class:`ChunkGate` tells the two apart by measuring one
+chunk in flight for a fraction of a second: below :data:`FAST` the upload opens to
+``max_parallel_chunks`` at once; at or above it, one chunk sends at a time. Trying two on a fast
+path to see whether they help costs a noticeable share of the upload (the trial and the second
+chunk's drain at the slower rate), for the benefit of a rare path (10 Gbit/s with a
+per-connection limit), so it is not tried.
 
 "One at a time" counts only chunks still *sending*: once a chunk's last byte is in the socket,
 the next one starts while the host reads what is buffered and answers. Waiting for each answer
-left the wire idle ~4 ms a chunk on the benchmark loopback and a whole round trip plus the host's
-store time on a real route: with the host taking 30 ms to answer, a 1 GiB upload went at
-823 MiB/s waiting and 1,893 MiB/s overlapping (``upload_benchmark.py --answer-latency 0.03``).
-The upload never has more than ``max_parallel_chunks`` in flight, sending or answered, which
-memory and crash-resume bounds rely on.
+would leave the wire idle for a turnaround per chunk, and on a real route for a whole round trip
+plus the host's store time. The upload never has more than ``max_parallel_chunks`` in flight,
+sending or answered, which memory and crash-resume bounds rely on. (docs/performance.md has the
+measurements behind each of these choices.)
 """
 
 from __future__ import annotations
@@ -31,16 +30,16 @@ from typing import Any
 MiB = 1024 * 1024
 #: Chunk sizes chosen when none is given: at least 16 MiB, at most 47 MiB, the largest whole MiB
 #: within the 50 MB chunks of Cincopa's browser uploader (wire-protocol page): the biggest body
-#: the upload host is known to take. Bigger chunks were faster still on the benchmark loopback
-#: (64 MiB 0.83 x curl, 128 MiB 0.93 x, 256 MiB 1.15 x at 1 GiB), but a front end's body-size
-#: limit would refuse them in production, and no public page says where that limit is.
+#: the upload host is known to take. Bigger chunks are faster still on a loopback, but a front
+#: end's body-size limit would refuse them in production, and no public page says where it is.
 MIN_AUTO_CHUNK, MAX_AUTO_CHUNK = 16 * MiB, 47 * MiB
 #: One chunk moving at least this many bytes/s fills the path: the upload stays at one.
 FAST = 200e6
 #: One chunk's bytes are counted from WARMUP seconds after it started (the first moments only
 #: fill socket buffers), over PROBE_SECONDS. Its rate is rough (socket buffers hold MBs, and a
-#: chunk's last bytes leave before its answer), but it is only compared with FAST, far from the
-#: rates either case shows (25-100 MB/s against 1-2 GB/s here).
+#: chunk's last bytes leave before its answer), but it is only compared with FAST, which lies
+#: far from the rates either case shows: an order of magnitude below a fast path's, above a
+#: capped connection's.
 WARMUP, PROBE_SECONDS = 0.03, 0.08
 #: How often chunks waiting for room look at the clock (they close the window when no byte moves).
 POLL = 0.02
@@ -51,9 +50,9 @@ def auto_chunk_size(size: int, max_parallel: int) -> int:
     The chunk size for a file of ``size`` bytes when none was given.
 
     Big enough that a request's turnaround (the host reads what is still buffered, answers, and
-    the next request starts: ~4 ms a chunk on the benchmark loopback) is a small share of its
-    time; small enough that the file still has two chunks for each one in flight, so that
-    parallel chunks have something to work on. Whole MiB, between 16 and 47 MiB.
+    the next request starts) is a small share of its time; small enough that the file still has
+    two chunks for each one in flight, so that parallel chunks have something to work on. Whole
+    MiB, between 16 and 47 MiB.
     """
     wanted = -(-size // (2 * max(1, max_parallel)))  # ceiling
     wanted = -(-wanted // MiB) * MiB
@@ -87,7 +86,7 @@ class ChunkGate:
 
     A chunk whose body has all gone to the socket no longer counts as sending while it waits for
     the host's answer, so the next chunk starts then: one chunk at a time still leaves the wire
-    no idle gap between chunks (the host's ~2 ms to drain and answer, requests' ~2 ms to start
+    no idle gap between chunks (the host's time to drain and answer, requests' time to start
     the next request). In flight, sending or answered, are never more than ``maximum`` chunks.
 
     Thread-safe: chunk threads enter :meth:`slot` around each chunk, report the bytes they hand

@@ -2,23 +2,28 @@
 Files an upload reads from: local paths, or anything Airflow's object storage reads.
 
 A source is read by byte range only (``read_at``), from several threads at once, so a multi-GB
-video is never loaded whole into memory nor copied to a temporary file.
+video is never loaded whole into memory nor copied to a temporary file. Each source knows the
+version it started reading (``version``: for a local file its device, inode, size and mtime; for
+an object its ETag or generation) and :meth:`Source.check_unchanged` tells whether that is still
+the version, so that the upload never completes an asset from bytes of two versions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_cincopa._compat import check_storage_scheme
-from airflow_provider_cincopa.exceptions import CincopaInputError
-from airflow_provider_cincopa.redaction import redact
+from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaSourceChangedError
+from airflow_provider_cincopa.redaction import printable, redact
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -30,9 +35,9 @@ LOCAL_BLOCK = 1024 * 1024
 #: How much a chunk thread reads from object storage at a time, and how far past it the open file
 #: reads ahead (fsspec's ``readahead`` cache): each ranged GET fetches REMOTE_BLOCK +
 #: REMOTE_READ_AHEAD bytes, about the most a chunk thread holds. 1 MiB GETs tile every chunk size
-#: of a whole number of MiB, so no GET reaches into the next chunk's bytes. 2 MiB GETs (1 MiB +
-#: 1 MiB) took 184-187 MB peak RSS for a bare 4-thread upload against 165-168 MB, over the 180 MB
-#: this provider keeps to; they halve the requests, which matters more against real S3's latency.
+#: of a whole number of MiB, so no GET reaches into the next chunk's bytes. Bigger GETs would halve
+#: the requests (which matters against real S3's latency) but took the peak memory of a 4-thread
+#: upload over the bound this provider keeps to (docs/performance.md has the figures).
 REMOTE_BLOCK = 512 * 1024
 REMOTE_READ_AHEAD = 512 * 1024
 
@@ -55,15 +60,20 @@ class Source(Protocol):
     name: str
     size: int
     block_size: int
-    #: What tells two versions of the file apart (mtime, ETag): a resume needs the same one.
+    #: What tells two versions of the file apart (device, inode, size and mtime; an ETag): a
+    #: resume needs the same one.
     version: str | None
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Return up to ``length`` bytes starting at ``offset``."""
         ...
 
-    def current_size(self) -> int:
-        """The size now, to catch a file that changed while it was uploading."""
+    def check_unchanged(self) -> None:
+        """
+        Raise :class:`~airflow_provider_cincopa.exceptions.CincopaSourceChangedError` when what
+        is read is no longer the version that was opened (written to, grown, shrunk, or for an
+        object replaced).
+        """
         ...
 
     def close(self) -> None:
@@ -72,24 +82,47 @@ class Source(Protocol):
 
 
 class LocalSource:
-    """A local file read with ``os.pread``: thread-safe, no shared file position."""
+    """
+    A local regular file read with ``os.pread``: thread-safe, no shared file position.
+
+    Its version is read from the open descriptor, so a file *replaced* by a rename is still read
+    whole from the inode that was opened (the old version, intact); a file written *in place*
+    changes that inode's size or mtime, which :meth:`check_unchanged` sees.
+    """
 
     block_size = LOCAL_BLOCK
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.name = self.path.name
-        if not self.path.exists():
-            raise CincopaInputError(f"The file to upload does not exist: {self.path}")
-        if self.path.is_dir():
-            raise CincopaInputError(f"The file to upload is a directory, not a file: {self.path}")
+        self._where = redact(printable(self.path))
+        # stat before open: opening a FIFO blocks until a writer comes, and a device is endless.
+        _check_regular(self._stat(lambda: os.stat(self.path)), self._where)
+        # O_NONBLOCK: should a FIFO be put in the file's place after the stat, open() returns at
+        # once instead of waiting for a writer, and the fstat below refuses it.
+        self._fd = self._stat(lambda: os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            opened = os.fstat(self._fd)
+            _check_regular(opened, self._where)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.size = opened.st_size
+        self._identity = _identity(opened)
+        self.version: str | None = "{}:{}:{}:{}".format(*self._identity)
+
+    def _stat(self, action: Callable[[], T]) -> T:
+        """Run ``os.stat``/``os.open`` on the path, naming what is wrong with it."""
+        try:
+            return action()
+        except FileNotFoundError:
+            raise CincopaInputError(f"The file to upload does not exist: {self._where}") from None
         except OSError as exc:
-            raise CincopaInputError(f"The file to upload cannot be read: {self.path} ({exc.strerror})") from None
-        stat = os.fstat(self._fd)
-        self.size = stat.st_size
-        self.version: str | None = f"{stat.st_ino}-{stat.st_mtime_ns}"
+            if exc.errno == errno.ELOOP:
+                raise CincopaInputError(
+                    f"The file to upload cannot be read: {self._where} is a symbolic link loop (ELOOP)"
+                ) from None
+            raise CincopaInputError(f"The file to upload cannot be read: {self._where} ({exc.strerror})") from None
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Return up to ``length`` bytes starting at ``offset`` (see :class:`Source`)."""
@@ -105,13 +138,52 @@ class LocalSource:
             done += got
         return done
 
-    def current_size(self) -> int:
-        """The size now (see :class:`Source`)."""
-        return os.stat(self.path).st_size
+    def check_unchanged(self) -> None:
+        """See :class:`Source`: the open inode's size and mtime against those at the start."""
+        now = _identity(os.fstat(self._fd))
+        if now == self._identity:
+            return
+        if now[2] != self.size:
+            how = f"it changed size during upload ({self.size} bytes at the start, {now[2]} now)"
+        else:
+            how = "it was written to during upload (same size, new modification time)"
+        raise CincopaSourceChangedError(
+            f"The file {self._where} changed while it was read: {how}. The upload was stopped before "
+            "its last chunk, so no asset was made; upload a file that is no longer being written "
+            "(a retry starts over from the file as it is then)"
+        )
 
     def close(self) -> None:
         """Release the file (see :class:`Source`)."""
         os.close(self._fd)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells two versions of a local file apart: device, inode, size, mtime (ns)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+#: Names of the file types that are not regular files, for the refusal.
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _check_regular(info: os.stat_result, where: str) -> None:
+    """Refuse anything but a regular file, naming what it is."""
+    if stat.S_ISREG(info.st_mode):
+        return
+    kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a regular file")
+    if kind == "a directory":
+        raise CincopaInputError(f"The file to upload is a directory, not a file: {where}")
+    raise CincopaInputError(
+        f"The file to upload cannot be read: {where} is {kind}, not a regular file; only regular files "
+        "and object-storage objects are uploaded"
+    )
 
 
 class ObjectStorageSource:
@@ -129,7 +201,7 @@ class ObjectStorageSource:
     def __init__(self, path: ObjectStoragePath) -> None:
         self.path = path
         self.name = path.name
-        self._where = redact(str(path))
+        self._where = redact(printable(path))
         self._fs = self._call(lambda: path.fs)
         info = self._call(lambda: self._info_or_none())
         if info is None:
@@ -171,17 +243,17 @@ class ObjectStorageSource:
                 self._files[thread] = file
             details = getattr(file, "details", None)
             if isinstance(details, dict) and _version_of(details) != self.version:
-                raise CincopaInputError(self._replaced(_version_of(details)))
+                raise CincopaSourceChangedError(self._replaced(_version_of(details)))
         return file
 
-    def current_size(self) -> int:
-        """The size now (see :class:`Source`)."""
-        info = self._call(lambda: self._info_or_none())
-        if info is None:
-            raise CincopaInputError(f"The file {self._where} was deleted during upload ({self._whose()})")
-        if _version_of(info) != self.version:
-            raise CincopaInputError(self._replaced(_version_of(info)))
-        return int(info["size"])
+    def check_unchanged(self) -> None:
+        """See :class:`Source`: a fresh look at the object's version (ETag, generation) and size."""
+        info = self._raise_if_changed(self._call(lambda: self._info_or_none()))
+        if int(info["size"]) != self.size:  # same version marker, other size: a coarse mtime
+            raise CincopaSourceChangedError(
+                f"The file {self._where} changed while it was read: it changed size during upload "
+                f"({self.size} bytes at the start, {info['size']} now); the next try uploads it from its first byte"
+            )
 
     def close(self) -> None:
         """Release the file (see :class:`Source`)."""
@@ -207,14 +279,19 @@ class ObjectStorageSource:
             info = self._info_or_none()
         except Exception:
             return  # the read's own error says more
+        self._raise_if_changed(info)
+
+    def _raise_if_changed(self, info: dict[str, Any] | None) -> dict[str, Any]:
         if info is None:
-            raise CincopaInputError(f"The file {self._where} was deleted during upload ({self._whose()})")
+            raise CincopaSourceChangedError(f"The file {self._where} was deleted during upload ({self._whose()})")
         if _version_of(info) != self.version:
-            raise CincopaInputError(self._replaced(_version_of(info)))
+            raise CincopaSourceChangedError(self._replaced(_version_of(info)))
+        return info
 
     def _replaced(self, now: str | None) -> str:
         return (
-            f"The file {self._where} was replaced during upload (version {self.version} when the upload "
+            f"The file {self._where} changed while it was read: it was replaced during upload "
+            f"(version {self.version} when the upload "
             f"started, {now} now): this try stops rather than mix bytes of two versions; the next try "
             "uploads the new version from its first byte"
         )
@@ -271,7 +348,7 @@ def _require_filesystem(protocol: str, source: object) -> None:
     missing = [name for name in (package, provider_module) if not _importable(name)]
     if missing:
         raise CincopaInputError(
-            f"Reading {redact(source)} needs {' and '.join(missing)}, which a plain install does not "
+            f"Reading {_shown(source)} needs {' and '.join(missing)}, which a plain install does not "
             f"include: pip install 'airflow-provider-cincopa[{extra}]'"
         )
 
@@ -289,7 +366,7 @@ def _require_connection(conn_id: str | None, source: object) -> None:
         BaseHook.get_connection(conn_id)
     except Exception as exc:
         raise CincopaInputError(
-            f"source_conn_id {conn_id!r}, the connection to read {redact(source)} with, is not defined "
+            f"source_conn_id {conn_id!r}, the connection to read {_shown(source)} with, is not defined "
             f"({type(exc).__name__}): define it, or leave source_conn_id out to use the environment's credentials"
         ) from None
 
@@ -317,13 +394,15 @@ def open_source(source: str | os.PathLike[str] | ObjectStoragePath, conn_id: str
     else:
         from airflow.sdk import ObjectStoragePath
 
+        if not isinstance(source, ObjectStoragePath):
+            _refuse_credentials(str(source))
         try:
             path = source if isinstance(source, ObjectStoragePath) else ObjectStoragePath(str(source), conn_id=conn_id)
             check_storage_scheme(path)
         except Exception as exc:
             _require_filesystem(urlsplit(str(source)).scheme, source)
             raise CincopaInputError(
-                f"Unsupported or malformed source {redact(source)!r}: {redact(exc)}. Use a local path or a URL "
+                f"Unsupported or malformed source {_shown(source)!r}: {redact(exc)}. Use a local path or a URL "
                 "that Airflow's object storage reads, such as s3://bucket/key or file:///path"
             ) from None
         _require_filesystem(path.protocol, source)
@@ -331,5 +410,28 @@ def open_source(source: str | os.PathLike[str] | ObjectStoragePath, conn_id: str
         opened = ObjectStorageSource(path)
     if opened.size == 0:
         opened.close()
-        raise CincopaInputError(f"The file to upload is empty (0 bytes): {redact(source)}")
+        raise CincopaInputError(f"The file to upload is empty (0 bytes): {_shown(source)}")
     return opened
+
+
+def _shown(source: object) -> str:
+    """``source`` as a message may show it: secrets masked, control characters escaped."""
+    return redact(printable(source))
+
+
+def _refuse_credentials(url: str) -> None:
+    """
+    Refuse a source URL with a user or password in it (``s3://KEY:SECRET@bucket/key``).
+
+    Airflow's ``ObjectStoragePath`` would read the user part as a connection id, and the password
+    would travel in messages; credentials belong in an Airflow connection named by ``source_conn_id``.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return
+    # Shown without its user part at all: no masking rule has to be right for it to stay out.
+    shown = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+    raise CincopaInputError(
+        f"The source URL {_shown(shown)!r} carries credentials (a user or password before the host): they are "
+        "neither used nor shown. Put them in an Airflow connection and pass its id as source_conn_id"
+    )
