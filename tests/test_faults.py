@@ -103,6 +103,29 @@ def test_truncated_chunk_answer_is_retried(fast_retries, emulator, tmp_path):
     upload_and_check(fast_retries, emulator, tmp_path, size=MiB // 2)
 
 
+def test_an_html_page_from_the_upload_host_is_sent_at_most_twice(fast_retries, emulator, tmp_path):
+    # A captive portal or proxy page with status 200 is not the upload host's format: sending the
+    # chunk once more may help (a truncated answer), ten times never does (issue 19 item 6).
+    emulator.faults(
+        malformed=[
+            {
+                "path_prefix": "/upload",
+                "nth": 1,
+                "body": "<html><body>Sign in to the hotel Wi-Fi</body></html>",
+                "status": 200,
+                "content_type": "text/html",
+                "times": 99,
+            }
+        ]
+    )
+    path = tmp_path / "portal.mp4"
+    make_file(path, MiB // 2)
+    with pytest.raises(CincopaResponseError, match="not one it sends"):
+        fast_retries.upload_file(str(path), max_parallel_chunks=1)
+    assert len(emulator.requests("/upload/")) == 2
+    assert emulator.assets() == []
+
+
 def test_lost_answer_of_final_chunk_gives_same_asset(fast_retries, emulator, tmp_path):
     # The completing chunk is processed, but its answer is lost: the retry gets the same resource id.
     emulator.faults(drop=[{"path_prefix": "/upload", "nth": 4, "after_bytes": MiB, "times": 1}])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -166,6 +167,16 @@ def is_retryable(exc: BaseException, *, idempotent: bool, attempt: int = 1) -> b
     if isinstance(exc, MalformedAnswerError) and attempt > 1:
         return False
     return isinstance(exc, TransientError) and (idempotent or not exc.request_sent)
+
+
+def retry_when_retryable(*, idempotent: bool) -> Callable[[RetryCallState], bool]:
+    """Tenacity's ``retry=`` for :func:`is_retryable`: the one rule of API calls and upload chunks."""
+
+    def retry(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return exc is not None and is_retryable(exc, idempotent=idempotent, attempt=state.attempt_number)
+
+    return retry
 
 
 class BackoffWithRetryAfter:

@@ -29,8 +29,8 @@ from airflow_provider_cincopa.hooks._transport import (
     TransientError,
     base_url_from,
     describe,
-    is_retryable,
     parse_api_answer,
+    retry_when_retryable,
 )
 from airflow_provider_cincopa.redaction import redact, register_secret
 
@@ -42,7 +42,7 @@ __all__ = ["META_FIELDS", "CincopaHook", "register_upload_url", "user_agent"]
 if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
-    from tenacity import RetryCallState, Retrying
+    from tenacity import Retrying
 
 
 @cache
@@ -139,15 +139,11 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         """The retry policy for one call; ``idempotent=False`` retries only requests never sent."""
         from tenacity import Retrying, stop_after_attempt, stop_after_delay
 
-        def retry(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            return exc is not None and is_retryable(exc, idempotent=idempotent, attempt=state.attempt_number)
-
         settings = self.settings
         return Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
             wait=BackoffWithRetryAfter(),
-            retry=retry,
+            retry=retry_when_retryable(idempotent=idempotent),
             before_sleep=self.log_retry,
             reraise=True,
         )

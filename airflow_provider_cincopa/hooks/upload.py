@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import Retrying, stop_after_attempt, stop_after_delay
 
 from airflow_provider_cincopa.exceptions import (
     CincopaAuthError,
@@ -57,6 +57,7 @@ from airflow_provider_cincopa.hooks._transport import (
     TransientError,
     describe,
     is_transient_status,
+    retry_when_retryable,
     seconds_from_header,
 )
 from airflow_provider_cincopa.hooks.sources import Source, open_source
@@ -560,7 +561,9 @@ class ChunkedUpload:
         retrying = Retrying(
             stop=stop_after_attempt(settings.retries + 1) | stop_after_delay(settings.retry_deadline),
             wait=BackoffWithRetryAfter(initial=1.0, maximum=30.0),
-            retry=retry_if_exception_type(TransientError),
+            # A chunk may be sent again (the host takes a repeated range): transient failures are
+            # retried as any idempotent call's, an answer not in the host's format once at most.
+            retry=retry_when_retryable(idempotent=True),
             before_sleep=self.host.log_retry,
             reraise=True,
         )
