@@ -6,6 +6,14 @@ touched where the new one exists), ``ResumableJobMixin`` with a stand-in below 3
 behaviours that differ: reading a connection in a trigger, refusing an unknown storage scheme, and
 the connection form of 3.0 and 3.1. The rest of the package imports these from here and nothing
 version-dependent itself, so supporting another release means changing this one file.
+
+Why not ``airflow.providers.common.compat``, as the official providers do: a name is taken from it
+only where every release of it that installs beside a supported Airflow offers the name. Beside
+Airflow 3.0.6, resolved as of its release (scripts/bootstrap: 2025-09-05), the newest is 1.7.3,
+which has no ``sdk`` module (``conf``, ``BaseHook``, the exceptions, ``ResumableJobMixin``) and no
+``connection`` module (``get_async_connection``), and whose ``version_compat`` stops at 3.1. What
+the package takes from it is the OpenLineage ``Dataset`` (``common.compat.openlineage.facet``, in
+every release from 1.1.0), imported where it is used; each block below says what it lacks.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from packaging.version import Version
 
 T = TypeVar("T")
 
+# common.compat's version_compat has flags up to 3.1 only in 1.7.3 (and official providers each
+# keep their own copy of these flags rather than import another provider's).
 #: The Airflow release in use, without any pre-release or local part.
 AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION.release >= (3, 2)
@@ -28,6 +38,7 @@ AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION.release >= (3, 3)
 # (attr-defined) or the second one is a redefinition (no-redef, assignment).
 
 # The task SDK's configuration arrived in 3.2; before that the core one is the configuration.
+# (common.compat.sdk has conf, BaseHook and the exceptions, but not in 1.7.3: see the docstring.)
 try:
     from airflow.sdk import conf  # type: ignore[attr-defined]
 except ImportError:  # Airflow 3.0, 3.1
@@ -70,6 +81,10 @@ async def aread_connection(conn_id: str, parse: Callable[[Connection], T]) -> T:
     ("You cannot use AsyncToSync in the same thread as an async event loop"), even the
     ``mask_secret`` inside their own ``aget_connection``; there the whole lookup runs in a worker
     thread with ``sync_to_async``, as those releases require.
+
+    Not ``common.compat.connection.get_async_connection``: 1.7.3 (beside 3.0.6) has no such module,
+    and where it exists it awaits ``aget_connection`` in the event loop on 3.0 and 3.1 too, and it
+    leaves ``parse`` to run there.
     """
     if AIRFLOW_V_3_2_PLUS:
         return parse(await BaseHook.aget_connection(conn_id))
@@ -128,9 +143,10 @@ def legacy_ui_field_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
 
 
 # ResumableJobMixin and the task_state_store it keeps the job id in arrived in Airflow 3.3. Newer
-# releases of apache-airflow-providers-common-compat ship a stand-in for older Airflow; when that
-# is not installed either, the one below does the same: no store to resume from, so every try
-# submits a new job, which is what an operator did before it became durable.
+# releases of apache-airflow-providers-common-compat ship a stand-in for older Airflow; the ones
+# that install beside 3.0 to 3.2 as released (1.7.3, 1.14.1, 1.15.0) do not, and there the one
+# below does the same: no store to resume from, so every try submits a new job, which is what an
+# operator did before it became durable.
 try:
     from airflow.sdk import ResumableJobMixin  # type: ignore[attr-defined]
 except ImportError:
