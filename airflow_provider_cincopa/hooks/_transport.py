@@ -42,6 +42,8 @@ class ConnectionSettings:
     timeout: float
     retries: int
     retry_deadline: float
+    #: The connection extra ``max_parallel_chunks``: every upload's default unless one is given.
+    max_parallel_chunks: int | None = None
 
 
 class TransientError(CincopaHttpError):
