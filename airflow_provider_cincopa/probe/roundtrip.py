@@ -1,0 +1,157 @@
+"""
+The probe's writes: two short-lived tokens, and one tiny upload in parallel chunks that is
+downloaded back, compared byte for byte and deleted.
+
+Cincopa's own uploader sends one chunk at a time; its docs say chunk order does not matter, and
+no public client was seen sending chunks in parallel, as the provider does. So the upload is
+checked end to end: the ``original`` version Cincopa serves must hash to what was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cincopa.probe.checks import attempt, verdict
+from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, NOT_CHECKED, Finding
+
+if TYPE_CHECKING:
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+#: The probe's file: CHUNKS chunks of CHUNK bytes and a short last one, PARALLEL in flight.
+CHUNK, CHUNKS, PARALLEL = 64 * 1024, 4, 4
+#: Tag and reference_id prefix of the probe's upload: an asset left behind is easy to find.
+PROBE_TAG = "cincopa-probe"
+UPLOAD_URL_ASSUMPTION = "answers upload_url"
+PARALLEL_ASSUMPTION = (
+    "chunks of one upload sent in parallel (max_parallel_chunks > 1) are assembled into the file sent: "
+    "the original version downloads with the same sha256"
+)
+
+
+def token_findings(hook: CincopaHook) -> list[Finding]:
+    """``token.get_temp`` and ``upload.get_upload_token`` answer a token (never shown) to our parameters."""
+    return [
+        attempt(
+            "token.get_temp",
+            "takes ttl and a pipe list of permissions and answers `token`",
+            lambda: (
+                (CONFIRMED, "answered a token (not shown) to ttl=60, permissions=ping|asset.list")
+                if hook.get_temp_token(ttl=60, permissions="ping|asset.list")
+                else (CONTRADICTED, "no token")
+            ),
+        ),
+        attempt(
+            "upload.get_upload_token",
+            "takes ttl (and fid) and answers `token`",
+            lambda: (
+                (CONFIRMED, "answered a token (not shown) to ttl=60")
+                if hook.get_upload_token(ttl=60)
+                else (CONTRADICTED, "no token")
+            ),
+        ),
+    ]
+
+
+def download_matches(url: str, digest: str, size: int, *, timeout: float = 60) -> tuple[str, str]:
+    """
+    GET ``url`` in a session of its own (the version URL is a CDN's, not the API's; redirects
+    allowed) and compare its sha256 with ``digest``.
+    """
+    import requests
+
+    with requests.Session() as session:
+        response = session.get(url, timeout=timeout, allow_redirects=True)
+        if response.status_code != 200:
+            return NOT_CHECKED, f"GET of the original version answered HTTP {response.status_code}"
+        body = response.content
+    got = hashlib.sha256(body).hexdigest()
+    return verdict(got == digest, f"sent {size} bytes sha256 {digest}; downloaded {len(body)} bytes sha256 {got}")
+
+
+def original_url(hook: CincopaHook, rid: str, wait: float) -> str | None:
+    """``versions.original.url`` of the asset once ``asset.list`` shows it, polling up to ``wait`` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        versions: Any = hook.get_asset(rid).get("versions")
+        if isinstance(versions, list):  # the list shape docs/api-coverage.md also reads
+            versions = {v.get("name"): v for v in versions if isinstance(v, dict)}
+        url = (versions or {}).get("original", {}).get("url") if isinstance(versions, dict) else None
+        if url or time.monotonic() >= deadline:
+            return url
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+
+
+def upload_findings(hook: CincopaHook, *, wait: float) -> list[Finding]:
+    """Upload, tag, download back and delete one tiny file; the delete runs whatever failed before."""
+    run = secrets.token_hex(4)
+    # Text, so that Cincopa stores it as a plain file rather than trying to transcode it.
+    data = secrets.token_hex((CHUNKS * CHUNK + 1000) // 2).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    findings: list[Finding] = []
+    rid: str | None = None
+    with tempfile.TemporaryDirectory(prefix="cincopa-probe-") as folder:
+        path = Path(folder) / f"cincopa-probe-{run}.txt"
+        path.write_bytes(data)
+
+        def upload() -> tuple[str, str]:
+            nonlocal rid
+            rid = hook.upload_file(str(path), chunk_size=CHUNK, max_parallel_chunks=PARALLEL).rid
+            chunks = -(-len(data) // CHUNK)
+            return CONFIRMED, f"{len(data)} bytes in {chunks} chunks of {CHUNK}, up to {PARALLEL} in flight: rid {rid}"
+
+        try:
+            findings.append(attempt("Upload host", "takes ranged chunks and answers the new rid", upload))
+            if rid is None:
+                findings.append(
+                    Finding("asset.get_upload_url", UPLOAD_URL_ASSUMPTION, NOT_CHECKED, "the upload failed")
+                )
+                findings.append(Finding("Parallel chunks", PARALLEL_ASSUMPTION, NOT_CHECKED, "the upload failed"))
+                return findings
+            findings.append(
+                Finding("asset.get_upload_url", UPLOAD_URL_ASSUMPTION, CONFIRMED, "its upload_url took the upload")
+            )
+            uploaded = rid
+            findings.append(
+                attempt(
+                    "asset.set_meta",
+                    "tags and reference_id set are found by asset.list's reference_id filter",
+                    lambda: _tag_and_find(hook, uploaded, f"{PROBE_TAG}-{run}"),
+                )
+            )
+            findings.append(
+                attempt(
+                    "Parallel chunks", PARALLEL_ASSUMPTION, lambda: _compare(hook, uploaded, digest, len(data), wait)
+                )
+            )
+        finally:
+            if rid is not None:
+                gone = rid
+                findings.append(
+                    attempt(
+                        "asset.delete",
+                        "deletes the asset: asset.list no longer shows its rid",
+                        lambda: verdict(hook.delete_asset(gone) and not hook.asset_exists(gone), f"deleted rid {gone}"),
+                    )
+                )
+    return findings
+
+
+def _tag_and_find(hook: CincopaHook, rid: str, reference_id: str) -> tuple[str, str]:
+    hook.set_meta(rid, tags=PROBE_TAG, reference_id=reference_id)
+    found = [a.get("rid") for a in hook.find_assets_by_reference_id(reference_id)]
+    return verdict(found == [rid], f"reference_id {reference_id} found rids {found}")
+
+
+def _compare(hook: CincopaHook, rid: str, digest: str, size: int, wait: float) -> tuple[str, str]:
+    url = original_url(hook, rid, wait)
+    if not url:
+        return NOT_CHECKED, f"asset.list showed no versions.original.url within {wait:g} s"
+    try:
+        return download_matches(url, digest, size)
+    except OSError as exc:  # requests' errors are OSErrors: the CDN could not be reached
+        return NOT_CHECKED, f"the original version could not be downloaded: {type(exc).__name__}: {exc}"

@@ -1,0 +1,145 @@
+"""One probe run: the read-only checks, the writes unless ``read_only``, and what is never checked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+from airflow_provider_cincopa.probe.checks import READ_ONLY_CHECKS, attempt
+from airflow_provider_cincopa.probe.report import ERROR, NOT_CHECKED, Finding, Report
+from airflow_provider_cincopa.probe.roundtrip import (
+    PARALLEL_ASSUMPTION,
+    UPLOAD_URL_ASSUMPTION,
+    token_findings,
+    upload_findings,
+)
+from airflow_provider_cincopa.redaction import redact
+
+if TYPE_CHECKING:
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+_WRITES_NOTHING = "the probe writes nothing but its one upload (tests/system/ exercises it on a test account)"
+_CHANGES = "it would change the account's {}; " + _WRITES_NOTHING
+
+#: Rows the probe never checks: (row of docs/api-coverage.md, assumption, why not).
+NEVER_CHECKED: list[tuple[str, str, str]] = [
+    ("asset.resync", "takes rid", "the probe's upload is not a video: a resync of it proves little"),
+    ("asset.upload_from_url", "takes input, fid, rid+type and answers status_id", "needs a public source URL"),
+    (
+        "asset.upload_from_url_get_status",
+        "terminal status words: ready/done/complete/completed/success or a resid; failed/error/aborted",
+        "only a URL import that ends shows them, and that needs a public source URL",
+    ),
+    ("asset.upload_from_url_abort", "takes status_id", "needs a running URL import"),
+    ("upload.iframe", "a temp token limited to upload.iframe opens the page", "a page for a browser"),
+    ("portal.cease", "takes subdomain (POST)", _CHANGES.format("portals")),
+    ("portal.rename", "takes subdomain and new_subdomain (POST)", _CHANGES.format("portals")),
+    ("portal.remove", "takes subdomain (POST)", _CHANGES.format("portals")),
+    ("portal.set", "takes subdomain and settings (POST)", _CHANGES.format("portals")),
+    ("webhook.set", "takes hook_url, security_key, events", _CHANGES.format("webhooks")),
+    ("webhook.set_slack", "takes hook_url, slack_channel, events", _CHANGES.format("webhooks")),
+    ("webhook.delete", "takes hook_url", _CHANGES.format("webhooks")),
+    ("gallery.create", "takes name, description, template and answers fid", _CHANGES.format("galleries")),
+    ("gallery.add_item", "takes fid, rid list, insert_position", _CHANGES.format("galleries")),
+    ("gallery.remove_item", "takes fid, rid list", _CHANGES.format("galleries")),
+    (
+        "gallery.set_meta",
+        "the gallery update method is gallery.set_meta with name, description, tags",
+        _CHANGES.format("galleries"),
+    ),
+    ("gallery.delete", "takes fid and delete_assets yes/no", _CHANGES.format("galleries")),
+    ("HLS manifest", "rtcdn.cincopa.com/m3u8.aspx?rid=<rid>", "documented (MP doc); not fetched"),
+    ("Direct version link", "get_version_url.aspx?rid=<rid>&ver=<keys>", "documented (MP doc); not fetched"),
+    (
+        "Webhook deliveries",
+        "security_key signs a delivery in a way the emulator's `signature` parameter imitates",
+        "a delivery needs a public URL Cincopa can reach; the probe registers none",
+    ),
+    ("Retry policy", "429 with Retry-After and 5xx are retried, 403 never", "the probe provokes no rate limit"),
+]
+
+#: Rows checked only by the writes (not checked under ``--read-only``).
+WRITE_ROWS: list[tuple[str, str]] = [
+    ("token.get_temp", "takes ttl and a pipe list of permissions and answers `token`"),
+    ("upload.get_upload_token", "takes ttl (and fid) and answers `token`"),
+    ("Upload host", "takes ranged chunks and answers the new rid"),
+    ("asset.get_upload_url", UPLOAD_URL_ASSUMPTION),
+    ("asset.set_meta", "tags and reference_id set are found by asset.list's reference_id filter"),
+    ("Parallel chunks", PARALLEL_ASSUMPTION),
+    ("asset.delete", "deletes the asset: asset.list no longer shows its rid"),
+]
+
+
+def run_probe(hook: CincopaHook, *, read_only: bool = False, wait: float = 300) -> Report:
+    """
+    Probe the API ``hook``'s connection points at.
+
+    :param hook: the hook whose connection (token, base URL) is probed.
+    :param read_only: make no write request (no token, no upload).
+    :param wait: seconds to wait for the uploaded file's original version to be listed.
+    """
+    report = Report(api=hook.settings.base_url, read_only=read_only)
+    # A wrong token or URL fails the whole probe (exit code 2) rather than every row.
+    hook.ping()
+    for row, assumption, check in READ_ONLY_CHECKS:
+        report.add(attempt(row, assumption, partial(check, hook)))
+    report.add(_dashboard_finding(hook))
+    if read_only:
+        for row, assumption in WRITE_ROWS:
+            report.add(Finding(row, assumption, NOT_CHECKED, "--read-only: the probe made no write request"))
+    else:
+        for finding in token_findings(hook) + upload_findings(hook, wait=wait):
+            report.add(finding)
+    for row, assumption, why in NEVER_CHECKED:
+        report.add(Finding(row, assumption, NOT_CHECKED, why))
+    return report
+
+
+def _dashboard_finding(hook: CincopaHook) -> Finding:
+    from airflow_provider_cincopa.links.cincopa import DEFAULT_DASHBOARD_URL_TEMPLATE
+
+    assumption = "an asset's dashboard page is " + DEFAULT_DASHBOARD_URL_TEMPLATE
+    try:  # an asset of the account, to open its page (a rid is no secret)
+        rid = next((str(a.get("rid")) for a in hook.list_assets(items_per_page=1)), "<rid>")
+    except Exception:  # asset.list's own finding says why
+        rid = "<rid>"
+    where = DEFAULT_DASHBOARD_URL_TEMPLATE.format(rid=rid)
+    return Finding(
+        "Dashboard page of an asset",
+        assumption,
+        NOT_CHECKED,
+        f"needs a logged-in browser: open {where} and say whether it shows that asset",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``cincopa-probe``: probe the connection's account and write the report; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="cincopa-probe", description="Check the provider's assumptions about Cincopa's API against an account."
+    )
+    parser.add_argument("--conn-id", default="cincopa_default", help="the Airflow connection (default: %(default)s)")
+    parser.add_argument("--read-only", action="store_true", help="make no write request (no token, no upload)")
+    parser.add_argument(
+        "--report", default="cincopa-probe-report", help="write PATH.json and PATH.md (default: %(default)s)"
+    )
+    parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the upload's original version")
+    args = parser.parse_args(argv)
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    hook = CincopaHook(cincopa_conn_id=args.conn_id)
+    try:
+        report = run_probe(hook, read_only=args.read_only, wait=args.wait)
+    except Exception as exc:  # no connection, no network: nothing could be checked
+        print(f"cincopa-probe: {type(exc).__name__}: {redact(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        hook.close()
+    json_path, md_path = report.write(args.report)
+    for finding in report.findings:
+        if finding.status in ("contradicted", ERROR):
+            print(f"{finding.status}: {finding.row}: {finding.evidence}")
+    print(f"cincopa-probe: {report.counts()}; report in {json_path} and {md_path}")
+    return report.exit_code()
