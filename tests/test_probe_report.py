@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from airflow_provider_cincopa.probe._roundtrip import download_matches
 from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, ERROR, NOT_CHECKED, Finding, Report
-from airflow_provider_cincopa.probe.roundtrip import download_matches
 
 pytestmark = pytest.mark.unit
 

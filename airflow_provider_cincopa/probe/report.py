@@ -55,9 +55,11 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, finding: Finding) -> None:
+        """Record one finding."""
         self.findings.append(finding)
 
     def counts(self) -> dict[str, int]:
+        """How many findings have each status."""
         return {status: sum(f.status == status for f in self.findings) for status in STATUSES}
 
     def exit_code(self) -> int:
@@ -68,6 +70,7 @@ class Report:
         return 1 if counts[CONTRADICTED] else 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON report."""
         return {
             "probe": f"airflow-provider-cincopa {__version__}",
             "api": redact(self.api),
@@ -77,6 +80,7 @@ class Report:
         }
 
     def markdown(self) -> str:
+        """The readable report: a summary line and one table row per finding."""
         counts = ", ".join(f"{n} {status}" for status, n in self.counts().items())
         lines = [
             "# Cincopa conformance probe",

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from airflow_provider_cincopa.probe.checks import READ_ONLY_CHECKS, attempt
-from airflow_provider_cincopa.probe.report import ERROR, NOT_CHECKED, Finding, Report
-from airflow_provider_cincopa.probe.roundtrip import (
+from airflow_provider_cincopa.probe._checks import READ_ONLY_CHECKS, attempt
+from airflow_provider_cincopa.probe._roundtrip import (
     PARALLEL_ASSUMPTION,
     UPLOAD_URL_ASSUMPTION,
     token_findings,
     upload_findings,
 )
+from airflow_provider_cincopa.probe.report import ERROR, NOT_CHECKED, Finding, Report
 from airflow_provider_cincopa.redaction import redact
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cincopa.probe.checks import attempt, verdict
+from airflow_provider_cincopa.probe._checks import attempt, verdict
 from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, NOT_CHECKED, Finding
 
 if TYPE_CHECKING:
