@@ -111,3 +111,9 @@ def test_wrong_token_is_a_probe_error_without_the_token(emulator, tmp_path, monk
     done, report, _ = probe(tmp_path)
     assert done.returncode == 2 and report == {}
     assert "403" in done.stderr and conn["password"] not in done.stdout + done.stderr
+
+
+def test_unknown_connection_is_a_probe_error(emulator, tmp_path):
+    done, report, _ = probe(tmp_path, "--conn-id", "no_such_connection")
+    assert done.returncode == 2 and report == {}
+    assert "no_such_connection" in done.stderr and "isn't defined" in done.stderr
