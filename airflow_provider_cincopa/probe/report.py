@@ -25,7 +25,7 @@ class Finding:
 
     :param row: the row of docs/api-coverage.md (its first column: a method or a name).
     :param assumption: what the provider assumes, in a sentence.
-    :param status: one of :data:`STATUSES`.
+    :param status: ``confirmed``, ``contradicted``, ``not checked`` or ``error`` (the probe failed).
     :param evidence: what was sent and answered, redacted; or why it was not checked.
     """
 
