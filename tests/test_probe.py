@@ -117,3 +117,8 @@ def test_unknown_connection_is_a_probe_error(emulator, tmp_path):
     done, report, _ = probe(tmp_path, "--conn-id", "no_such_connection")
     assert done.returncode == 2 and report == {}
     assert "no_such_connection" in done.stderr and "isn't defined" in done.stderr
+
+
+def test_unwritable_report_is_a_probe_error(emulator, tmp_path):
+    done, _, _ = probe(tmp_path / "no" / "such" / "folder", "--read-only")
+    assert done.returncode == 2 and "cannot write the report" in done.stderr, done.stderr

@@ -137,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         hook.close()
-    json_path, md_path = report.write(args.report)
+    try:
+        json_path, md_path = report.write(args.report)
+    except OSError as exc:
+        print(f"cincopa-probe: cannot write the report: {exc}", file=sys.stderr)
+        return 2
     for finding in report.findings:
         if finding.status in ("contradicted", ERROR):
             print(f"{finding.status}: {finding.row}: {finding.evidence}")

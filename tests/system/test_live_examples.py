@@ -27,7 +27,8 @@ from tests.conftest import DAGS_FOLDER
 from tests.support import dag_bag, dag_test, make_file, task_states, xcom
 
 # Airflow's SQLite database and dag.test(), against the account instead of the emulator.
-pytestmark = pytest.mark.emulator
+# Real transcoding takes minutes: the media ingest DAG's own sensor waits up to 2 hours.
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(3 * 60 * 60)]
 
 EXAMPLES = Path(__file__).parent.parent.parent / "example_dags"
 EXAMPLE_TAG = '"airflow-example"'
