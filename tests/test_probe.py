@@ -78,6 +78,7 @@ def test_probe_reports_every_assumption_and_deletes_its_upload(emulator, tmp_pat
     for row in ("token.get_temp", "upload.get_upload_token", "Upload host", "asset.get_upload_url", "asset.set_meta"):
         assert statuses[row] == "confirmed", findings[row]
     assert statuses["asset.delete"] == "confirmed", findings["asset.delete"]
+    assert "HTTP 403 for asset.get_tags" in findings["token.get_temp"]["evidence"], "the temp token was limited"
     # The emulator's version URLs point at a CDN that does not exist: the download is not checked.
     assert (
         statuses["Parallel chunks"] == "not checked"
@@ -122,3 +123,13 @@ def test_unknown_connection_is_a_probe_error(emulator, tmp_path):
 def test_unwritable_report_is_a_probe_error(emulator, tmp_path):
     done, _, _ = probe(tmp_path / "no" / "such" / "folder", "--read-only")
     assert done.returncode == 2 and "cannot write the report" in done.stderr, done.stderr
+
+
+def test_an_answer_of_another_shape_is_contradicted(emulator, tmp_path):
+    # portal.list answers its portals as something other than a list.
+    emulator.faults(fail=[{"path_prefix": "/v2/portal.list", "status": 200, "body": '{"success": true, "portals": 3}'}])
+    done, report, markdown = probe(tmp_path, "--read-only")
+    assert done.returncode == 1, done.stdout + done.stderr
+    [finding] = [f for f in report["findings"] if f["status"] == "contradicted"]
+    assert finding["row"] == "portal.list" and "| `portal.list` |" in markdown
+    assert "contradicted: portal.list" in done.stdout

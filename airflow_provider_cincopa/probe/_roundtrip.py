@@ -13,9 +13,11 @@ import hashlib
 import secrets
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_cincopa.exceptions import CincopaAuthError
 from airflow_provider_cincopa.probe._checks import attempt, verdict
 from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, NOT_CHECKED, Finding
 
@@ -33,18 +35,15 @@ PARALLEL_ASSUMPTION = (
 )
 
 
+TEMP_TOKEN_ASSUMPTION = (
+    "takes ttl and a pipe list of permissions and answers `token`, which may call only the listed methods"
+)
+
+
 def token_findings(hook: CincopaHook) -> list[Finding]:
     """``token.get_temp`` and ``upload.get_upload_token`` answer a token (never shown) to our parameters."""
     return [
-        attempt(
-            "token.get_temp",
-            "takes ttl and a pipe list of permissions and answers `token`",
-            lambda: (
-                (CONFIRMED, "answered a token (not shown) to ttl=60, permissions=ping|asset.list")
-                if hook.get_temp_token(ttl=60, permissions="ping|asset.list")
-                else (CONTRADICTED, "no token")
-            ),
-        ),
+        attempt("token.get_temp", TEMP_TOKEN_ASSUMPTION, lambda: _temp_token_is_limited(hook)),
         attempt(
             "upload.get_upload_token",
             "takes ttl (and fid) and answers `token`",
@@ -55,6 +54,29 @@ def token_findings(hook: CincopaHook) -> list[Finding]:
             ),
         ),
     ]
+
+
+def _temp_token_is_limited(hook: CincopaHook) -> tuple[str, str]:
+    """A temp token made for ``ping|asset.list`` may call ping and is refused asset.get_tags."""
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+    asked = "ttl=60, permissions=ping|asset.list"
+    token = hook.get_temp_token(ttl=60, permissions="ping|asset.list")
+    # The same connection with the temp token in place of the api_token: no second HTTP client.
+    temp = CincopaHook(hook.cincopa_conn_id)
+    temp.settings = replace(hook.settings, token=token)
+    try:
+        try:
+            temp.call("ping")
+        except CincopaAuthError:
+            return CONTRADICTED, f"a temp token made with {asked} was refused ping: the list was not read as meant"
+        try:
+            temp.call("asset.get_tags")
+        except CincopaAuthError:
+            return CONFIRMED, f"a temp token made with {asked} could call ping and got HTTP 403 for asset.get_tags"
+        return CONTRADICTED, f"a temp token made with {asked} could call asset.get_tags too: the list did not limit it"
+    finally:
+        temp.close()
 
 
 def download_matches(url: str, digest: str, size: int, *, timeout: float = 60) -> tuple[str, str]:

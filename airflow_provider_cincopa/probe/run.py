@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_cincopa.probe._checks import READ_ONLY_CHECKS, attempt
 from airflow_provider_cincopa.probe._roundtrip import (
     PARALLEL_ASSUMPTION,
+    TEMP_TOKEN_ASSUMPTION,
     UPLOAD_URL_ASSUMPTION,
     token_findings,
     upload_findings,
@@ -63,7 +64,7 @@ NEVER_CHECKED: list[tuple[str, str, str]] = [
 
 #: Rows checked only by the writes (not checked under ``--read-only``).
 WRITE_ROWS: list[tuple[str, str]] = [
-    ("token.get_temp", "takes ttl and a pipe list of permissions and answers `token`"),
+    ("token.get_temp", TEMP_TOKEN_ASSUMPTION),
     ("upload.get_upload_token", "takes ttl (and fid) and answers `token`"),
     ("Upload host", "takes ranged chunks and answers the new rid"),
     ("asset.get_upload_url", UPLOAD_URL_ASSUMPTION),
