@@ -133,3 +133,34 @@ def test_an_answer_of_another_shape_is_contradicted(emulator, tmp_path):
     [finding] = [f for f in report["findings"] if f["status"] == "contradicted"]
     assert finding["row"] == "portal.list" and "| `portal.list` |" in markdown
     assert "contradicted: portal.list" in done.stdout
+
+
+def test_import_url_settles_the_status_words_and_deletes_the_import(emulator, media_server, tmp_path):
+    url = media_server.add("probe-import.mp4", b"p" * 50_000)
+    done, report, _ = probe(tmp_path, "--import-url", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    findings = {f["row"]: f for f in report["findings"]}
+    assert findings["asset.upload_from_url"]["status"] == "confirmed"
+    status = findings["asset.upload_from_url_get_status"]
+    assert status["status"] == "confirmed" and "read as done" in status["evidence"], status
+    assert "was deleted" in findings["asset.upload_from_url_abort"]["evidence"]
+    assert emulator.assets() == [] and len(emulator.state()["url_imports"]) == 1
+
+
+def test_an_import_still_running_is_aborted(emulator, media_server, tmp_path):
+    url = media_server.add("probe-slow.mp4", b"s" * 200_000)
+    emulator.faults(import_rate=1000)  # 200 s to download: still running when the probe stops waiting
+    done, report, _ = probe(tmp_path, "--import-url", url, "--wait", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    findings = {f["row"]: f for f in report["findings"]}
+    assert findings["asset.upload_from_url_get_status"]["status"] == "not checked"
+    assert "inprogress" in findings["asset.upload_from_url_get_status"]["evidence"]
+    assert findings["asset.upload_from_url_abort"]["status"] == "confirmed"
+    [imported] = emulator.state()["url_imports"]
+    assert imported["status"] == "aborted" and emulator.assets() == [], imported
+
+
+def test_import_url_with_read_only_is_refused(emulator, tmp_path):
+    done, report, _ = probe(tmp_path, "--read-only", "--import-url", "https://example.com/a.mp4")
+    assert done.returncode == 2 and report == {} and "cannot go with --read-only" in done.stderr
+    assert emulator.requests("/v2/") == [], "refused before any request"

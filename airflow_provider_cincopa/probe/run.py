@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
+from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.probe._checks import READ_ONLY_CHECKS, attempt
+from airflow_provider_cincopa.probe._import import import_findings
 from airflow_provider_cincopa.probe._roundtrip import (
     PARALLEL_ASSUMPTION,
     TEMP_TOKEN_ASSUMPTION,
@@ -28,13 +30,13 @@ _CHANGES = "it would change the account's {}; " + _WRITES_NOTHING
 #: Rows the probe never checks: (row of docs/api-coverage.md, assumption, why not).
 NEVER_CHECKED: list[tuple[str, str, str]] = [
     ("asset.resync", "takes rid", "the probe's upload is not a video: a resync of it proves little"),
-    ("asset.upload_from_url", "takes input, fid, rid+type and answers status_id", "needs a public source URL"),
+    ("asset.upload_from_url", "takes input, fid, rid+type and answers status_id", "checked with --import-url"),
     (
         "asset.upload_from_url_get_status",
         "terminal status words: ready/done/complete/completed/success or a resid; failed/error/aborted",
-        "only a URL import that ends shows them, and that needs a public source URL",
+        "only a URL import that ends shows them: run with --import-url and a public URL of a small file",
     ),
-    ("asset.upload_from_url_abort", "takes status_id", "needs a running URL import"),
+    ("asset.upload_from_url_abort", "takes status_id", "needs a URL import still running (--import-url)"),
     ("upload.iframe", "a temp token limited to upload.iframe opens the page", "a page for a browser"),
     ("portal.cease", "takes subdomain (POST)", _CHANGES.format("portals")),
     ("portal.rename", "takes subdomain and new_subdomain (POST)", _CHANGES.format("portals")),
@@ -74,14 +76,21 @@ WRITE_ROWS: list[tuple[str, str]] = [
 ]
 
 
-def run_probe(hook: CincopaHook, *, read_only: bool = False, wait: float = 300) -> Report:
+def run_probe(
+    hook: CincopaHook, *, read_only: bool = False, wait: float = 300, import_url: str | None = None
+) -> Report:
     """
     Probe the API ``hook``'s connection points at.
 
     :param hook: the hook whose connection (token, base URL) is probed.
     :param read_only: make no write request (no token, no upload).
-    :param wait: seconds to wait for the uploaded file's original version to be listed.
+    :param wait: seconds to wait for the uploaded file's original version to be listed (and for
+        the import to end).
+    :param import_url: a public URL of a small file: import it to see the status words (not
+        with ``read_only``).
     """
+    if read_only and import_url:
+        raise CincopaInputError("--import-url imports a file: it cannot go with --read-only")
     report = Report(api=hook.settings.base_url, read_only=read_only)
     # A wrong token or URL fails the whole probe (exit code 2) rather than every row.
     hook.ping()
@@ -94,8 +103,12 @@ def run_probe(hook: CincopaHook, *, read_only: bool = False, wait: float = 300) 
     else:
         for finding in token_findings(hook) + upload_findings(hook, wait=wait):
             report.add(finding)
+        for finding in import_findings(hook, import_url, wait=wait) if import_url else []:
+            report.add(finding)
+    checked = {f.row for f in report.findings}
     for row, assumption, why in NEVER_CHECKED:
-        report.add(Finding(row, assumption, NOT_CHECKED, why))
+        if row not in checked:
+            report.add(Finding(row, assumption, NOT_CHECKED, why))
     return report
 
 
@@ -127,12 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--report", default="cincopa-probe-report", help="write PATH.json and PATH.md (default: %(default)s)"
     )
     parser.add_argument("--wait", type=float, default=300, help="seconds to wait for the upload's original version")
+    parser.add_argument("--import-url", help="a public URL of a small file to import, to see the import's status words")
     args = parser.parse_args(argv)
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
     hook = CincopaHook(cincopa_conn_id=args.conn_id)
     try:
-        report = run_probe(hook, read_only=args.read_only, wait=args.wait)
+        report = run_probe(hook, read_only=args.read_only, wait=args.wait, import_url=args.import_url)
     except Exception as exc:  # no connection, no network: nothing could be checked
         print(f"cincopa-probe: {type(exc).__name__}: {redact(exc)}", file=sys.stderr)
         return 2
