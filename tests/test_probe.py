@@ -164,3 +164,15 @@ def test_import_url_with_read_only_is_refused(emulator, tmp_path):
     done, report, _ = probe(tmp_path, "--read-only", "--import-url", "https://example.com/a.mp4")
     assert done.returncode == 2 and report == {} and "cannot go with --read-only" in done.stderr
     assert emulator.requests("/v2/") == [], "refused before any request"
+
+
+def test_a_refused_upload_is_contradicted_and_every_row_still_listed(emulator, tmp_path):
+    emulator.faults(fail=[{"path_prefix": "/upload/", "status": 200, "body": "error", "times": 100}])
+    done, report, _ = probe(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    findings = {f["row"]: f for f in report["findings"]}
+    assert coverage_rows() <= set(findings)
+    assert findings["Upload host"]["status"] == "contradicted"
+    assert findings["Parallel chunks"]["status"] == "not checked"
+    assert findings["Parallel chunks"]["evidence"] == "the upload before it failed"
+    assert emulator.assets() == []

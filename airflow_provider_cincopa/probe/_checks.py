@@ -10,7 +10,12 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaAuthError, CincopaResponseError
+from airflow_provider_cincopa.exceptions import (
+    CincopaApiError,
+    CincopaAuthError,
+    CincopaResponseError,
+    CincopaUploadError,
+)
 from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, ERROR, NOT_CHECKED, Finding
 
 if TYPE_CHECKING:
@@ -24,14 +29,15 @@ def attempt(row: str, assumption: str, check: Callable[[], Verdict]) -> Finding:
     """
     Run one check; an exception becomes its finding.
 
-    A 403 means the token may not call the method (not checked); a refusal or an answer the hook
-    could not read contradicts the assumption; anything else (network) is a probe error.
+    A 403 means the token may not call the method (not checked); a refusal (the upload host's
+    too) or an answer the hook could not read contradicts the assumption; anything else (network)
+    is a probe error.
     """
     try:
         status, evidence = check()
     except CincopaAuthError as exc:
         status, evidence = NOT_CHECKED, f"the token may not call it (HTTP 403): {exc}"
-    except (CincopaApiError, CincopaResponseError) as exc:
+    except (CincopaApiError, CincopaResponseError, CincopaUploadError) as exc:
         status, evidence = CONTRADICTED, f"{type(exc).__name__}: {exc}"
     except Exception as exc:
         status, evidence = ERROR, f"{type(exc).__name__}: {exc}"

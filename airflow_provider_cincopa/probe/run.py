@@ -11,13 +11,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.probe._checks import READ_ONLY_CHECKS, attempt
 from airflow_provider_cincopa.probe._import import import_findings
-from airflow_provider_cincopa.probe._roundtrip import (
-    PARALLEL_ASSUMPTION,
-    TEMP_TOKEN_ASSUMPTION,
-    UPLOAD_URL_ASSUMPTION,
-    token_findings,
-    upload_findings,
-)
+from airflow_provider_cincopa.probe._roundtrip import WRITE_ROWS, token_findings, upload_findings, write_not_checked
 from airflow_provider_cincopa.probe.report import ERROR, NOT_CHECKED, Finding, Report
 from airflow_provider_cincopa.redaction import redact
 
@@ -64,17 +58,6 @@ NEVER_CHECKED: list[tuple[str, str, str]] = [
     ("Retry policy", "429 with Retry-After and 5xx are retried, 403 never", "the probe provokes no rate limit"),
 ]
 
-#: Rows checked only by the writes (not checked under ``--read-only``).
-WRITE_ROWS: list[tuple[str, str]] = [
-    ("token.get_temp", TEMP_TOKEN_ASSUMPTION),
-    ("upload.get_upload_token", "takes ttl (and fid) and answers `token`"),
-    ("Upload host", "takes ranged chunks and answers the new rid"),
-    ("asset.get_upload_url", UPLOAD_URL_ASSUMPTION),
-    ("asset.set_meta", "tags and reference_id set are found by asset.list's reference_id filter"),
-    ("Parallel chunks", PARALLEL_ASSUMPTION),
-    ("asset.delete", "deletes the asset: asset.list no longer shows its rid"),
-]
-
 
 def run_probe(
     hook: CincopaHook, *, read_only: bool = False, wait: float = 300, import_url: str | None = None
@@ -97,15 +80,16 @@ def run_probe(
     for row, assumption, check in READ_ONLY_CHECKS:
         report.add(attempt(row, assumption, partial(check, hook)))
     report.add(_dashboard_finding(hook))
-    if read_only:
-        for row, assumption in WRITE_ROWS:
-            report.add(Finding(row, assumption, NOT_CHECKED, "--read-only: the probe made no write request"))
-    else:
+    if not read_only:
         for finding in token_findings(hook) + upload_findings(hook, wait=wait):
             report.add(finding)
         for finding in import_findings(hook, import_url, wait=wait) if import_url else []:
             report.add(finding)
     checked = {f.row for f in report.findings}
+    skipped = "--read-only: the probe made no write request" if read_only else "the upload before it failed"
+    for row in WRITE_ROWS:
+        if row not in checked:
+            report.add(write_not_checked(row, skipped))
     for row, assumption, why in NEVER_CHECKED:
         if row not in checked:
             report.add(Finding(row, assumption, NOT_CHECKED, why))
