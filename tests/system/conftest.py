@@ -14,10 +14,14 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import AIRFLOW_HOME
+
+if TYPE_CHECKING:
+    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
 LIVE_TOKEN = os.environ.get("CINCOPA_LIVE_TOKEN", "")
 LIVE_HOST = os.environ.get("CINCOPA_LIVE_HOST", "")
@@ -95,10 +99,10 @@ def clean_up(run: LiveRun) -> list[str]:
         hook.close()
 
 
-def made_by(hook: object, run: LiveRun) -> set[str]:
+def made_by(hook: CincopaHook, run: LiveRun) -> set[str]:
     """The rids of every asset of the run still there: tagged with its tag, with its reference ids, its own."""
-    rids = {a["rid"] for a in hook.list_assets(tag=run.tag)}  # type: ignore[attr-defined]
-    rids |= {rid for rid in run.rids if hook.asset_exists(rid)}  # type: ignore[attr-defined]
+    rids = {a["rid"] for a in hook.list_assets(tag=run.tag)}
+    rids |= {rid for rid in run.rids if hook.asset_exists(rid)}
     for reference_id in run.reference_ids:
-        rids |= {a["rid"] for a in hook.find_assets_by_reference_id(reference_id)}  # type: ignore[attr-defined]
+        rids |= {a["rid"] for a in hook.find_assets_by_reference_id(reference_id)}
     return rids
