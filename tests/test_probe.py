@@ -176,3 +176,17 @@ def test_a_refused_upload_is_contradicted_and_every_row_still_listed(emulator, t
     assert findings["Parallel chunks"]["status"] == "not checked"
     assert findings["Parallel chunks"]["evidence"] == "the upload before it failed"
     assert emulator.assets() == []
+
+
+def test_dashboard_row_names_a_page_to_open_with_the_connections_template(emulator, hook, tmp_path, monkeypatch):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"c" * 100)
+    rid = hook.upload_file(str(path)).rid
+    template = "https://dash.example/assets/{rid}/view"
+    monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_DEFAULT", emulator.connection_json(dashboard_url_template=template))
+    done, report, _ = probe(tmp_path, "--read-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [finding] = [f for f in report["findings"] if f["row"] == "Dashboard page of an asset"]
+    assert finding["status"] == "not checked" and template in finding["assumption"]
+    assert f"open https://dash.example/assets/{rid}/view" in finding["evidence"]
+    assert report["client"].startswith("airflow-provider-cincopa/") and report["created"].endswith("+00:00")

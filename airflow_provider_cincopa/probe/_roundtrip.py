@@ -137,7 +137,10 @@ def upload_findings(hook: CincopaHook, *, wait: float) -> list[Finding]:
             nonlocal rid
             rid = hook.upload_file(str(path), chunk_size=CHUNK, max_parallel_chunks=PARALLEL).rid
             chunks = -(-len(data) // CHUNK)
-            return CONFIRMED, f"{len(data)} bytes in {chunks} chunks of {CHUNK}, up to {PARALLEL} in flight: rid {rid}"
+            return (
+                CONFIRMED,
+                f"{len(data)} bytes in {chunks} chunks of {CHUNK}, max_parallel_chunks={PARALLEL}: rid {rid}",
+            )
 
         try:
             findings.append(write_finding("Upload host", upload))

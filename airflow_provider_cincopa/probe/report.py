@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class Report:
     api: str
     read_only: bool
     findings: list[Finding] = field(default_factory=list)
+    #: When the probe ran (UTC, ISO 8601) and the client's User-Agent: provider, Python, OS.
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    client: str = field(default_factory=lambda: _client())
 
     def add(self, finding: Finding) -> None:
         """Record one finding."""
@@ -73,6 +77,8 @@ class Report:
         """The JSON report."""
         return {
             "probe": f"airflow-provider-cincopa {__version__}",
+            "client": self.client,
+            "created": self.created,
             "api": redact(self.api),
             "read_only": self.read_only,
             "counts": self.counts(),
@@ -86,7 +92,9 @@ class Report:
             "# Cincopa conformance probe",
             "",
             f"airflow-provider-cincopa {__version__} against `{redact(self.api)}`"
-            f"{' (read-only)' if self.read_only else ''}: {counts}.",
+            f"{' (read-only)' if self.read_only else ''} at {self.created}: {counts}.",
+            "",
+            f"Client: {self.client}.",
             "",
             "| row of docs/api-coverage.md | assumption | status | evidence |",
             "|---|---|---|---|",
@@ -103,6 +111,12 @@ class Report:
         json_path.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
         md_path.write_text(self.markdown(), encoding="utf-8")
         return json_path, md_path
+
+
+def _client() -> str:
+    from airflow_provider_cincopa.hooks.cincopa import user_agent
+
+    return user_agent()
 
 
 def _cell(text: str) -> str:

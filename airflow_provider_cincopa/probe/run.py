@@ -97,20 +97,22 @@ def run_probe(
 
 
 def _dashboard_finding(hook: CincopaHook) -> Finding:
-    from airflow_provider_cincopa.links.cincopa import DEFAULT_DASHBOARD_URL_TEMPLATE
-
-    assumption = "an asset's dashboard page is " + DEFAULT_DASHBOARD_URL_TEMPLATE
-    try:  # an asset of the account, to open its page (a rid is no secret)
-        rid = next((str(a.get("rid")) for a in hook.list_assets(items_per_page=1)), "<rid>")
-    except Exception:  # asset.list's own finding says why
-        rid = "<rid>"
-    where = DEFAULT_DASHBOARD_URL_TEMPLATE.format(rid=rid)
-    return Finding(
-        "Dashboard page of an asset",
-        assumption,
-        NOT_CHECKED,
-        f"needs a logged-in browser: open {where} and say whether it shows that asset",
+    from airflow_provider_cincopa.links.cincopa import (
+        DASHBOARD_TEMPLATE_EXTRA,
+        DEFAULT_DASHBOARD_URL_TEMPLATE,
+        dashboard_url,
     )
+
+    # The connection's own template when it has one: that is the link its tasks show.
+    template = hook.get_connection(hook.cincopa_conn_id).extra_dejson.get(DASHBOARD_TEMPLATE_EXTRA) or None
+    assumption = f"an asset's dashboard page is {template or DEFAULT_DASHBOARD_URL_TEMPLATE}"
+    try:  # an asset of the account, to open its page (a rid is no secret)
+        rid = next((str(a.get("rid")) for a in hook.list_assets(items_per_page=1)), None)
+        where = f"open {dashboard_url(rid, template)}" if rid else "upload an asset, open its page"
+    except Exception as exc:  # asset.list's own finding says more
+        where = f"(no asset to show: {exc}) open an asset's page"
+    evidence = f"needs a logged-in browser: {where} and say whether it shows that asset"
+    return Finding("Dashboard page of an asset", assumption, NOT_CHECKED, evidence)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
