@@ -79,6 +79,11 @@ def test_probe_reports_every_assumption_and_deletes_its_upload(emulator, tmp_pat
         assert statuses[row] == "confirmed", findings[row]
     assert statuses["asset.delete"] == "confirmed", findings["asset.delete"]
     assert "HTTP 403 for asset.get_tags" in findings["token.get_temp"]["evidence"], "the temp token was limited"
+    # The gallery update method: gallery.set_meta answers otherwise than no method; gallery.update alike.
+    gallery = findings["gallery.set_meta"]
+    assert gallery["status"] == "confirmed" and "gallery not found" in gallery["evidence"], gallery
+    missing = gallery["evidence"].split("no such method -> ")[1].split("; gallery.set_meta")[0]
+    assert f"gallery.update -> {missing}" in gallery["evidence"], gallery
     # The emulator's version URLs point at a CDN that does not exist: the download is not checked.
     assert (
         statuses["Parallel chunks"] == "not checked"

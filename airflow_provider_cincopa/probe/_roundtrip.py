@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cincopa.exceptions import CincopaAuthError
-from airflow_provider_cincopa.probe._checks import attempt, verdict
+from airflow_provider_cincopa.exceptions import CincopaAuthError, CincopaError
+from airflow_provider_cincopa.probe._checks import attempt, fields, verdict
 from airflow_provider_cincopa.probe.report import CONFIRMED, CONTRADICTED, NOT_CHECKED, Finding
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 #: The probe's file: CHUNKS chunks of CHUNK bytes and a short last one, PARALLEL in flight.
 CHUNK, CHUNKS, PARALLEL = 64 * 1024, 4, 4
+#: The gallery update method the provider calls, and the one the issue tracker names.
+GALLERY_UPDATES = ("gallery.set_meta", "gallery.update")
 #: Tag and reference_id prefix of the probe's upload: an asset left behind is easy to find.
 PROBE_TAG = "cincopa-probe"
 #: What each write checks: row of docs/api-coverage.md -> assumption (the read-only report lists
@@ -41,6 +43,8 @@ WRITE_ROWS = {
     "Parallel chunks": "chunks of one upload sent in parallel (max_parallel_chunks > 1) are assembled into the "
     "file sent: the original version downloads with the same sha256",
     "asset.delete": "deletes the asset: asset.list no longer shows its rid",
+    "gallery.set_meta": "gallery.set_meta is a method (the one the provider updates a gallery with); the "
+    "evidence also says whether gallery.update is one",
 }
 
 
@@ -67,6 +71,29 @@ def token_findings(hook: CincopaHook) -> list[Finding]:
             ),
         ),
     ]
+
+
+def gallery_update_finding(hook: CincopaHook) -> Finding:
+    """
+    Which gallery update method exists, asked about a gallery that does not exist, with nothing
+    to set: each answer is compared with the answer to a method that surely does not exist.
+    """
+    fid = f"airflowprobe{secrets.token_hex(4)}"
+
+    def answer(method: str) -> str:
+        try:
+            return f"accepted ({fields(hook.call(method, {'fid': fid}, http_method='POST', idempotent=False))})"
+        except CincopaError as exc:  # the method's name taken out: only the answers are compared
+            return f"{type(exc).__name__}: {exc}".replace(method, "<method>")
+
+    def check() -> tuple[str, str]:
+        missing, set_meta, update = (answer(m) for m in ("gallery.airflow_probe_no_such_method", *GALLERY_UPDATES))
+        evidence = (
+            f"fid={fid}: no such method -> {missing!r}; gallery.set_meta -> {set_meta!r}; gallery.update -> {update!r}"
+        )
+        return verdict(set_meta != missing, evidence)
+
+    return write_finding("gallery.set_meta", check)
 
 
 def _temp_token_is_limited(hook: CincopaHook) -> tuple[str, str]:

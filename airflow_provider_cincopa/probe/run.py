@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.probe._checks import READ_ONLY_CHECKS, attempt
 from airflow_provider_cincopa.probe._import import import_findings
-from airflow_provider_cincopa.probe._roundtrip import WRITE_ROWS, token_findings, upload_findings, write_not_checked
+from airflow_provider_cincopa.probe._roundtrip import (
+    WRITE_ROWS,
+    gallery_update_finding,
+    token_findings,
+    upload_findings,
+    write_not_checked,
+)
 from airflow_provider_cincopa.probe.report import ERROR, NOT_CHECKED, Finding, Report
 from airflow_provider_cincopa.redaction import redact
 
@@ -42,11 +48,6 @@ NEVER_CHECKED: list[tuple[str, str, str]] = [
     ("gallery.create", "takes name, description, template and answers fid", _CHANGES.format("galleries")),
     ("gallery.add_item", "takes fid, rid list, insert_position", _CHANGES.format("galleries")),
     ("gallery.remove_item", "takes fid, rid list", _CHANGES.format("galleries")),
-    (
-        "gallery.set_meta",
-        "the gallery update method is gallery.set_meta with name, description, tags",
-        _CHANGES.format("galleries"),
-    ),
     ("gallery.delete", "takes fid and delete_assets yes/no", _CHANGES.format("galleries")),
     ("HLS manifest", "rtcdn.cincopa.com/m3u8.aspx?rid=<rid>", "documented (MP doc); not fetched"),
     ("Direct version link", "get_version_url.aspx?rid=<rid>&ver=<keys>", "documented (MP doc); not fetched"),
@@ -81,7 +82,7 @@ def run_probe(
         report.add(attempt(row, assumption, partial(check, hook)))
     report.add(_dashboard_finding(hook))
     if not read_only:
-        for finding in token_findings(hook) + upload_findings(hook, wait=wait):
+        for finding in [*token_findings(hook), gallery_update_finding(hook), *upload_findings(hook, wait=wait)]:
             report.add(finding)
         for finding in import_findings(hook, import_url, wait=wait) if import_url else []:
             report.add(finding)
