@@ -274,7 +274,7 @@ def _parallel_chunks(value: Any) -> int | None:
     if value in (None, ""):
         return None
     number = _positive(value, 1, "max_parallel_chunks", allow_zero=False)
-    if number != int(number) or number < 1:
+    if number != int(number):  # _positive has already refused 0 and below
         raise CincopaInputError(
             f"The cincopa connection's extra 'max_parallel_chunks' must be a whole number of at least 1, got {value!r}"
         )
