@@ -100,6 +100,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Give up retrying a call after this many seconds in total.",
                         "schema": {"type": ["number", "null"], "default": 300, "minimum": 0},
                     },
+                    "max_parallel_chunks": {
+                        "label": "Parallel upload chunks",
+                        "description": "The most chunks of one upload in flight at once, for every "
+                        "upload on this connection (1 sends one at a time, as Cincopa's own uploader "
+                        "does). A task's own max_parallel_chunks wins.",
+                        "schema": {"type": ["integer", "null"], "default": 4, "minimum": 1},
+                    },
                     "dashboard_url_template": {
                         "label": "Dashboard URL template",
                         "description": "Where the task's 'Cincopa asset' link points, with a {rid} "

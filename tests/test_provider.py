@@ -96,7 +96,7 @@ def test_ui_api_serves_the_connection_form():
     assert fields["host"]["placeholder"] == "https://api.cincopa.com/v2/"
     assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
     extra = meta["extra_fields"]
-    assert set(extra) == {"timeout", "retries", "retry_deadline", "dashboard_url_template"}
+    assert set(extra) == {"timeout", "retries", "retry_deadline", "max_parallel_chunks", "dashboard_url_template"}
     assert extra["timeout"]["schema"]["title"] == "Request timeout (seconds)"
     assert str(extra["timeout"]["value"]) == "60" and extra["retries"]["value"] == 10
 
@@ -126,7 +126,7 @@ def test_airflow_cli_lists_provider_and_tests_connection(emulator, airflow_db):
     assert "wrong-token-xyz" not in output and TOKEN not in output
 
 
-@pytest.mark.parametrize("field", ["timeout", "retries", "retry_deadline"])
+@pytest.mark.parametrize("field", ["timeout", "retries", "retry_deadline", "max_parallel_chunks"])
 def test_conn_fields_have_labels_and_defaults(field):
     [conn] = get_provider_info()["connection-types"]
     spec = conn["conn-fields"][field]

@@ -387,7 +387,8 @@ class AssetsAPI(CincopaAPI):
         :param attach_type: e.g. ``thumb``.
         :param filename: the name Cincopa shows; default the source's name.
         :param chunk_size: bytes per request (default: 16 to 47 MiB by the file's size).
-        :param max_parallel_chunks: the most chunks in flight (default 4); one sends at a time
+        :param max_parallel_chunks: the most chunks in flight (default: the connection extra
+            ``max_parallel_chunks``, else 4); one sends at a time
             (the next starting while the host answers) where one already moves 200 MB/s or more
             (see ``hooks/_parallel.py``).
         :param progress_callback: called as ``callback(bytes_done, total_bytes)`` after each chunk.
@@ -399,6 +400,8 @@ class AssetsAPI(CincopaAPI):
         """
         from airflow_provider_cincopa.hooks.upload import ChunkedUpload
 
+        if max_parallel_chunks is None:  # an explicit argument wins over the connection's extra
+            max_parallel_chunks = self.settings.max_parallel_chunks
         upload = ChunkedUpload(
             self,
             source,

@@ -43,6 +43,8 @@ class ConnectionSettings:
     timeout: float
     retries: int
     retry_deadline: float
+    #: The connection extra ``max_parallel_chunks``: every upload's default unless one is given.
+    max_parallel_chunks: int | None = None
 
     def __repr__(self) -> str:
         # Printed while debugging a DAG, this lands in the task log: the token never goes with it.

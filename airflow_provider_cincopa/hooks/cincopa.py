@@ -114,6 +114,7 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
             timeout=timeout,
             retries=int(_positive(extra.get("retries"), DEFAULT_RETRIES, "retries")),
             retry_deadline=_positive(extra.get("retry_deadline"), DEFAULT_RETRY_DEADLINE, "retry_deadline"),
+            max_parallel_chunks=_parallel_chunks(extra.get("max_parallel_chunks")),
         )
 
     @cached_property
@@ -272,6 +273,18 @@ def _positive(value: Any, default: float, name: str, *, allow_zero: bool = True)
         raise CincopaInputError(f"The cincopa connection's extra {name!r} must be a number, got {value!r}") from None
     check_positive(number, f"The cincopa connection's extra {name!r}", allow_zero=allow_zero)
     return number
+
+
+def _parallel_chunks(value: Any) -> int | None:
+    # Not set: the upload's own default stays in place.
+    if value in (None, ""):
+        return None
+    number = _positive(value, 1, "max_parallel_chunks", allow_zero=False)
+    if number != int(number):  # _positive has already refused 0 and below
+        raise CincopaInputError(
+            f"The cincopa connection's extra 'max_parallel_chunks' must be a whole number of at least 1, got {value!r}"
+        )
+    return int(number)
 
 
 def _request_may_have_been_sent(exc: requests.RequestException) -> bool:

@@ -126,8 +126,9 @@ class CincopaUploadFileOperator(CincopaLineageMixin, CincopaAssetMetaMixin, _Cin
     :param related_link_url: URL of the related link. (templated)
     :param filename: the name Cincopa shows; default the source's name. (templated)
     :param chunk_size: bytes per request (default: 16 to 47 MiB by the file's size).
-    :param max_parallel_chunks: the most chunks in flight (default 4); one sends at a time (the
-        next starting while the host answers) where one already moves 200 MB/s or more.
+    :param max_parallel_chunks: the most chunks in flight (default: the connection extra
+        ``max_parallel_chunks``, else 4); one sends at a time (the next starting while the host
+        answers) where one already moves 200 MB/s or more.
     :param source_conn_id: the Airflow connection object storage reads ``source_path`` with.
     :param if_exists: ``"create"`` (default; ``"upload"`` too) always uploads; ``"reuse"``
         (``"skip"`` too) returns the rid of an asset that already has ``reference_id`` without
