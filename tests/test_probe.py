@@ -84,11 +84,11 @@ def test_probe_reports_every_assumption_and_deletes_its_upload(emulator, tmp_pat
     assert gallery["status"] == "confirmed" and "gallery not found" in gallery["evidence"], gallery
     missing = gallery["evidence"].split("no such method -> ")[1].split("; gallery.set_meta")[0]
     assert f"gallery.update -> {missing}" in gallery["evidence"], gallery
-    # The emulator's version URLs point at a CDN that does not exist: the download is not checked.
-    assert (
-        statuses["Parallel chunks"] == "not checked"
-        and "could not be downloaded" in findings["Parallel chunks"]["evidence"]
-    )
+    # The emulator's CDN serves the original: what was sent in parallel chunks came back whole.
+    parallel = findings["Parallel chunks"]
+    assert statuses["Parallel chunks"] == "confirmed", parallel
+    sent, downloaded = parallel["evidence"].split("; downloaded ")
+    assert sent.split(" sha256 ")[1] == downloaded.split(" sha256 ")[1], parallel
     assert report["counts"]["contradicted"] == 0 and report["read_only"] is False
     uploads = emulator.requests("/upload/")
     assert len(uploads) == 5 and max(r["alongside"] for r in uploads) >= 1, "chunks in flight together"
