@@ -41,7 +41,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
     :param poll_interval: seconds between two calls.
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
     :param end_from_trigger: end the task here instead of resuming it on a worker
-        (triggers/_end_from_trigger.py); the id may then be a template the triggerer renders.
+        (_trigger_handoff/end.py); the id may then be a template the triggerer renders.
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
@@ -117,7 +117,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
 
     async def _end_task_here(self) -> TriggerEvent:
         """``run`` for ``end_from_trigger``: the same wait, ended here (the rendered id checked first)."""
-        from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
+        from airflow_provider_cincopa._trigger_handoff.end import deadline, end_task
 
         setattr(self, self.id_field, str(self._waited_for).strip())  # the triggerer has rendered it by now
         if self.end_time is None:
