@@ -1,11 +1,12 @@
 """
-Helpers for the tests: the emulator's inspection API, running DAG files with ``dag.test()``, and
-deferred tasks resumed by a real ``airflow triggerer``.
+Helpers for the tests: the emulator's inspection API, running DAG files with ``dag.test()``,
+deferred tasks resumed by a real ``airflow triggerer``, and the unit tier's guard.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -348,3 +349,74 @@ def resume_every_task(dag: Any) -> tuple[Any, dict[str, Any]]:
         for ti in dag_run.get_task_instances(session=session):
             run_task(ti, dag.task_dict[ti.task_id])
         return dag_run, {ti.task_id: ti.state for ti in dag_run.get_task_instances(session=session)}
+
+
+# -- the unit tier's promise (tests/conftest.py, docs/testing.md) --------------------------------
+
+
+class UnitTierBreach(Exception):
+    """A ``unit`` test did what only a higher tier may (start a process, use the database, ...)."""
+
+
+class UnitTierGuard:
+    """
+    While installed, starting a process, using a SQLAlchemy engine (Airflow's database: the only
+    one in the test process) or connecting a socket beyond loopback raises :class:`UnitTierBreach`
+    and is recorded in :attr:`breaches`, so a test fails even where the code swallowed the error.
+
+    Processes are caught where every way to start one ends: ``subprocess.Popen._execute_child``
+    (``subprocess.run``, asyncio's subprocesses) and ``os.fork`` / ``posix_spawn`` / ``system``.
+
+    :param monkeypatch: the test's ``monkeypatch``, which undoes the process and socket patches.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.breaches: list[str] = []
+        self._monkeypatch = monkeypatch
+
+    def breach(self, what: str) -> None:
+        self.breaches.append(what)
+        raise UnitTierBreach(f"a unit test must not {what} (docs/testing.md)")
+
+    def install(self) -> None:
+        guard, mp = self, self._monkeypatch
+
+        def execute_child(popen: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
+            guard.breach(f"start a process: {args!r}")
+
+        mp.setattr(subprocess.Popen, "_execute_child", execute_child)
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system"):
+            if hasattr(os, name):
+                mp.setattr(os, name, lambda *a, _name=name, **k: guard.breach(f"call os.{_name}"))
+        for name in ("connect", "connect_ex"):
+            real = getattr(socket.socket, name)
+
+            def connect(sock: socket.socket, address: Any, _real: Any = real) -> Any:
+                guard.check_loopback(sock, address)
+                return _real(sock, address)
+
+            mp.setattr(socket.socket, name, connect)
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "engine_connect", self._on_engine_connect)
+
+    def uninstall(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "engine_connect", self._on_engine_connect)
+
+    def check_loopback(self, sock: socket.socket, address: Any) -> None:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return  # a Unix socket does not leave the machine
+        host = str(address[0])
+        try:
+            loopback = ipaddress.ip_address(host.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            self.breach(f"connect beyond loopback: {host}")
+
+    def _on_engine_connect(self, connection: Any) -> None:
+        self.breach(f"use Airflow's database ({connection.engine.url.render_as_string(hide_password=True)})")

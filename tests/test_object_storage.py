@@ -290,6 +290,7 @@ def test_missing_key_names_the_file_bucket_and_connection(hook, emulator, s3):
     assert nothing_sent(emulator)
 
 
+@pytest.mark.emulator
 def test_undefined_source_conn_id_is_refused(hook, emulator, s3):
     s3.put("anon.mp4", MiB, seed=9)
     with pytest.raises(CincopaInputError) as err:
@@ -338,6 +339,7 @@ except Exception as exc:
 """
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize(
     ("library", "url", "extra"), [("s3fs", "s3://media/video.mp4", "s3"), ("gcsfs", "gs://media/video.mp4", "gcs")]
 )

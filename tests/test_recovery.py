@@ -132,6 +132,7 @@ UPLOADER = textwrap.dedent(
 )
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize("completed_answer", COMPLETED_ANSWERS)
 def test_uploader_killed_right_after_the_completing_chunk_adopts_the_asset(emulator, tmp_path, completed_answer):
     path, state_file = tmp_path / "final.mp4", tmp_path / "state.json"

@@ -221,6 +221,7 @@ def test_file_changing_size_during_upload_is_reported(hook, emulator, tmp_path):
         hook.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1, progress_callback=grow)
 
 
+@pytest.mark.emulator
 def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_path):
     """SIGKILL a real uploading process mid-file, resume from its saved state in a new one."""
     path = tmp_path / "killed.mp4"
@@ -274,6 +275,7 @@ def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_pat
     assert total_sent - size <= 2 * MiB
 
 
+@pytest.mark.emulator
 def test_memory_stays_bounded_whatever_the_chunk_size(emulator, tmp_path):
     """Chunks are streamed from 1 MiB reads: memory does not grow with chunk size or file size."""
     path = tmp_path / "large.mp4"
