@@ -6,8 +6,8 @@ Airflow reads its configuration when first imported, so the environment is set h
 test module imports it.
 
 Tiers: a test marked ``unit``, ``emulator`` or ``deployment`` (its own mark or its module's
-``pytestmark``) keeps that mark; any other is classified from the fixtures it uses (see
-:func:`pytest_collection_modifyitems`). A ``unit`` test runs under :func:`unit_tier_guard`, which
+``pytestmark``) keeps that mark; any other is classified from the fixtures it uses and the
+``slow`` mark (see :func:`tier_of`). A ``unit`` test runs under :func:`unit_tier_guard`, which
 fails it if it starts a process, touches Airflow's database or connects beyond loopback.
 """
 
@@ -184,11 +184,16 @@ TIER_OF_FIXTURE = {"airflow_db": "emulator", "deployment": "deployment", "deploy
 
 
 def tier_of(item: pytest.Item) -> str:
-    """The test's own (or its module's) tier mark, else the highest tier its fixtures imply."""
+    """
+    The test's own (or its module's) tier mark, else the highest tier its fixtures imply; a test
+    marked ``slow`` (it waits on the clock) is never ``unit``, whose whole run must stay short.
+    """
     for tier in TIERS:
         if item.get_closest_marker(tier) is not None:
             return tier
     implied = {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}
+    if item.get_closest_marker("slow") is not None:
+        implied.add("emulator")
     return max(implied, key=TIERS.index, default="unit")
 
 

@@ -5,6 +5,7 @@ deferred tasks resumed by a real ``airflow triggerer``, and the unit tier's guar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -126,6 +127,17 @@ def run_task(ti: Any, task: Any, run_triggerer: bool = False) -> Any:
     return _run_task(ti=ti, run_triggerer=run_triggerer)
 
 
+@functools.cache
+def control_client() -> httpx.Client:
+    """
+    One client for every call to the emulator's ``/_emulator`` API in this process.
+
+    ``httpx.get()`` and friends build a new client, SSL context included, on each call: that cost
+    more than the call itself, twice per test (reset, clear the faults).
+    """
+    return httpx.Client(timeout=30)
+
+
 class Emulator:
     """Read the emulator's state and set its fault knobs (its ``/_emulator`` endpoints)."""
 
@@ -140,7 +152,7 @@ class Emulator:
         return json.dumps(conn)
 
     def state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.root}/_emulator/state", timeout=30).raise_for_status().json()
+        return control_client().get(f"{self.root}/_emulator/state").raise_for_status().json()
 
     def assets(self) -> list[dict[str, Any]]:
         return self.state()["assets"]
@@ -149,13 +161,13 @@ class Emulator:
         return [r for r in self.state()["requests"] if r["path"].startswith(path_prefix)]
 
     def reset(self) -> None:
-        httpx.post(f"{self.root}/_emulator/reset", timeout=30).raise_for_status()
+        control_client().post(f"{self.root}/_emulator/reset").raise_for_status()
 
     def faults(self, **knobs: Any) -> None:
-        httpx.post(f"{self.root}/_emulator/faults", json=knobs, timeout=30).raise_for_status()
+        control_client().post(f"{self.root}/_emulator/faults", json=knobs).raise_for_status()
 
     def clear_faults(self) -> None:
-        httpx.delete(f"{self.root}/_emulator/faults", timeout=30).raise_for_status()
+        control_client().delete(f"{self.root}/_emulator/faults").raise_for_status()
 
 
 def make_file(path: Path, size: int, seed: int = 1) -> str:

@@ -120,6 +120,7 @@ def test_wrong_token(emulator, monkeypatch):
     assert "not-the-token" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_expired_token(hook, emulator, monkeypatch):
     temp = hook.get_temp_token(ttl=1)
     set_connection(monkeypatch, "cincopa_expired", password=temp, host=emulator.base_url)
@@ -158,6 +159,7 @@ def test_unknown_status_id(hook):
     check(err, "asset.upload_from_url_get_status", "st-nosuch")
 
 
+@pytest.mark.slow
 def test_upload_answer_without_resource_id_twice(emulator, monkeypatch, tmp_path):
     # Every byte taken, no rid named, no asset made - twice: a clear error, not a loop. (One such
     # answer is recovered from: tests/test_recovery.py.)

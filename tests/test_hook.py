@@ -156,6 +156,7 @@ def test_token_without_permission_gets_auth_error(emulator, monkeypatch):
 # -- assets ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_list_assets_is_lazy_over_every_page(hook, emulator, tmp_path):
     rids = {upload(hook, tmp_path, f"f{i}.mp4", bytes([i]) * 100) for i in range(7)}
     pages = hook.list_assets(items_per_page=3)
@@ -331,6 +332,7 @@ def test_http_error_status_is_not_retried_and_names_method(hook, emulator):
     assert len(emulator.requests("/v2/ping")) == 1
 
 
+@pytest.mark.slow
 def test_malformed_answer_is_a_response_error(hook, emulator):
     emulator.faults(
         malformed=[

@@ -239,6 +239,7 @@ def forward_proxy() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_polls_go_through_an_http_proxy_when_one_is_set(emulator, done_import, monkeypatch):
     async def main() -> list[dict]:
         triggers = [CincopaUploadStatusTrigger(status_id=done_import) for _ in range(10)]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from airflow_provider_cincopa.triggers import _polling
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
 
+@pytest.mark.slow
 def test_still_running_is_logged_once_per_interval_however_often_it_polls(emulator, media_server, capfd):
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 

@@ -70,6 +70,7 @@ def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
     assert seen[-1] == (size, size) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("parallel", "most_alongside"), [(1, 0), (2, 1), (4, 3)])
 def test_the_next_chunk_starts_while_the_host_answers_the_last(
     hook, emulator, tmp_path, monkeypatch, parallel, most_alongside
@@ -323,6 +324,7 @@ def test_resume_with_expired_upload_url_starts_over(hook, emulator, tmp_path):
     assert statuses.count(200) == 3, "then the whole file went with a fresh URL"
 
 
+@pytest.mark.slow
 def test_resume_of_a_replaced_file_starts_over(hook, emulator, tmp_path):
     path = tmp_path / "replaced.mp4"
     make_file(path, 2 * MiB, seed=1)
