@@ -100,7 +100,9 @@ def test_unsupported_source_url(hook, emulator, source):
     with pytest.raises(CincopaInputError) as err:
         hook.upload_file(source)
     check(err, source)
-    assert "Unsupported or malformed source" in str(err.value) or "Cannot read" in str(err.value)
+    assert str(err.value).startswith(
+        f"Unsupported or malformed source {source!r}: Unsupported filesystem: 'nosuchproto'"
+    )
     assert nothing_sent(emulator)
 
 

@@ -284,9 +284,16 @@ def _wait_terminal(hook, status_id, timeout=20.0):
 # -- upload page, portals, webhooks ----------------------------------------------------------
 
 
-def test_upload_token_and_iframe(hook):
+def test_upload_token_opens_the_upload_page_only_and_the_iframe_url_hides_the_api_token(hook, emulator):
     token = hook.get_upload_token(gallery_fid="GALLERY00001", ttl=600)
-    assert token
+    (sent,) = emulator.requests("/v2/upload.get_upload_token")
+    assert (sent["method"], sent["query"]["fid"], sent["query"]["ttl"]) == ("GET", "GALLERY00001", "600")
+    page = httpx.get(
+        f"{emulator.base_url}upload.iframe", params={"api_token": token, "fid": "GALLERY00001"}, timeout=10
+    )
+    assert page.status_code == 200, "the token opens the upload page"
+    listing = httpx.get(f"{emulator.base_url}asset.list.json", params={"api_token": token}, timeout=10)
+    assert listing.status_code == 403, "and nothing else: it is not the api_token"
     url = hook.upload_iframe_url(gallery_fid="GALLERY00001")
     assert TOKEN not in url
     page = httpx.get(url, timeout=10)

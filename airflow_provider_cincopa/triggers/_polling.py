@@ -175,11 +175,15 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
         the triggerer hung (py-spy, Airflow 3.3.2; apache/airflow#65286 reports a triggerer that
         stalls). A line a minute per wait still shows the progress in the task's log.
         """
-        now = time.monotonic()
+        now = self._waiting_clock()
         if self._waiting_logged_at is not None and now - self._waiting_logged_at < WAITING_LOG_INTERVAL:
             return
         self._waiting_logged_at = now
         self.log.info(template, *args)
+
+    def _waiting_clock(self) -> float:
+        """The clock of :meth:`_log_waiting` (monotonic seconds); a test's subclass injects its own."""
+        return time.monotonic()
 
     def _event(self, status: str, message: str, value: Any = None) -> TriggerEvent:
         payload = {"status": status, "message": message, self.id_field: self._waited_for, self.xcom_value_key: value}
