@@ -170,10 +170,10 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
         Log a "still waiting" line: the first one, then at most one per :data:`WAITING_LOG_INTERVAL`.
 
         A triggerer's trigger runner hands every log line to its supervisor through a socket and
-        blocks when it is full. With 1,000 sensors polling every 2 s, a line per poll (500 a
-        second) filled it while the supervisor was itself blocked sending the runner a response:
-        the triggerer hung (py-spy, Airflow 3.3.2; apache/airflow#65286 reports a triggerer that
-        stalls). A line a minute per wait still shows the progress in the task's log.
+        blocks when it is full. A line per poll from many waiting triggers filled it while the
+        supervisor was itself blocked sending the runner a response, and the triggerer hung
+        (apache/airflow#65286 reports a triggerer that stalls; docs/performance.md has the run).
+        A line a minute per wait still shows the progress in the task's log.
         """
         now = self._waiting_clock()
         if self._waiting_logged_at is not None and now - self._waiting_logged_at < WAITING_LOG_INTERVAL:
