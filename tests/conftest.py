@@ -188,9 +188,9 @@ def tier_of(item: pytest.Item) -> str:
     The test's own (or its module's) tier mark, else the highest tier its fixtures imply; a test
     marked ``slow`` (it waits on the clock) is never ``unit``, whose whole run must stay short.
     """
-    for tier in TIERS:
-        if item.get_closest_marker(tier) is not None:
-            return tier
+    for mark in item.iter_markers():  # the closest first: the test's, its class's, its module's
+        if mark.name in TIERS:
+            return mark.name
     implied = {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}
     if item.get_closest_marker("slow") is not None:
         implied.add("emulator")

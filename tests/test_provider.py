@@ -109,6 +109,7 @@ def _airflow_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.deployment
 def test_airflow_cli_lists_provider_and_tests_connection(emulator, airflow_db):
     env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     listed = _airflow_cli("providers", "list", "--output", "json", env=env)
