@@ -436,5 +436,5 @@ class UnitTierGuard:
         if not loopback:
             self.breach(f"connect beyond loopback: {host}")
 
-    def _on_engine_connect(self, connection: Any) -> None:
+    def _on_engine_connect(self, connection: Any, *_branch: Any) -> None:  # SQLAlchemy 1.4 adds ``branch``
         self.breach(f"use Airflow's database ({connection.engine.url.render_as_string(hide_password=True)})")
