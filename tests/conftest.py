@@ -1,8 +1,14 @@
 """
-Test set-up: a private Airflow home with its SQLite database, and the emulator on loopback.
+Test set-up: a private Airflow home with its SQLite database, the emulator on loopback, and the
+test tiers (docs/testing.md).
 
 Airflow reads its configuration when first imported, so the environment is set here, before any
 test module imports it.
+
+Tiers: a test marked ``unit``, ``emulator`` or ``deployment`` (its own mark or its module's
+``pytestmark``) keeps that mark; any other is classified from the fixtures it uses and the
+``slow`` mark (see :func:`tier_of`). A ``unit`` test runs under :func:`unit_tier_guard`, which
+fails it if it starts a process, touches Airflow's database or connects beyond loopback.
 """
 
 from __future__ import annotations
@@ -59,20 +65,24 @@ def airflow_db() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def emulator_process() -> Iterator[object]:
-    """One emulator subprocess for the whole session (the CLI, exactly as users start it)."""
-    from airflow_provider_cincopa.emulator.testing import EmulatorProcess
+def emulator_server() -> Iterator[Any]:
+    """
+    One emulator for the whole session, served in this process (uvicorn in a thread on loopback).
 
-    with EmulatorProcess(
-        token=TOKEN, extra_args=["--gallery", "GALLERY00001", "--extra-token", f"{READONLY}=ping|asset.list"]
-    ) as proc:
-        yield proc
+    In-process so that hook-level tests are honest unit tests; real Airflow processes of the
+    deployment tests reach it over loopback all the same. The CLI in a subprocess, as users start
+    it, is tested in tests/test_emulator.py.
+    """
+    from airflow_provider_cincopa.emulator.server import EmulatorServer
+
+    with EmulatorServer(TOKEN, galleries=("GALLERY00001",), extra_tokens={READONLY: ("ping", "asset.list")}) as server:
+        yield server
 
 
 @pytest.fixture
-def emulator(emulator_process: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+def emulator(emulator_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """A clean emulator, and the ``cincopa_default`` connection pointing at it (JSON env form)."""
-    emu = Emulator(emulator_process.base_url, TOKEN)
+    emu = Emulator(emulator_server.base_url, TOKEN)
     emu.reset()
     monkeypatch.setenv("AIRFLOW_CONN_CINCOPA_DEFAULT", emu.connection_json())
     yield emu
@@ -164,3 +174,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 except Exception as exc:  # a report must never hide the failure it explains
                     report.sections.append((f"{name}: process and task logs", f"unavailable: {exc!r}"))
     return report
+
+
+# -- test tiers ----------------------------------------------------------------------------------
+
+TIERS = ("unit", "emulator", "deployment")
+#: Fixtures that put a test in a tier above ``unit`` when it has no tier mark of its own.
+TIER_OF_FIXTURE = {"airflow_db": "emulator", "deployment": "deployment", "deployments": "deployment"}
+
+
+def tier_of(item: pytest.Item) -> str:
+    """
+    The test's own (or its module's) tier mark, else the highest tier its fixtures imply; a test
+    marked ``slow`` (it waits on the clock) is never ``unit``, whose whole run must stay short.
+    """
+    for mark in item.iter_markers():  # the closest first: the test's, its class's, its module's
+        if mark.name in TIERS:
+            return mark.name
+    implied = {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}
+    if item.get_closest_marker("slow") is not None:
+        implied.add("emulator")
+    return max(implied, key=TIERS.index, default="unit")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test exactly one tier mark: an explicit mark wins over the automatic one."""
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """
+    Hold a ``unit`` test to the tier's promise: no subprocess, no Airflow database, no socket but
+    loopback. A breach raises where it happens and fails the test even if the code caught it.
+    """
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    from tests.support import UnitTierGuard
+
+    guard = UnitTierGuard(monkeypatch)
+    guard.install()
+    try:
+        yield
+    finally:
+        guard.uninstall()
+    if guard.breaches:
+        pytest.fail(
+            "a unit test must not " + "; ".join(guard.breaches) + ": mark it emulator or deployment (docs/testing.md)",
+            pytrace=False,
+        )

@@ -1,11 +1,13 @@
 """
-Helpers for the tests: the emulator's inspection API, running DAG files with ``dag.test()``, and
-deferred tasks resumed by a real ``airflow triggerer``.
+Helpers for the tests: the emulator's inspection API, running DAG files with ``dag.test()``,
+deferred tasks resumed by a real ``airflow triggerer``, and the unit tier's guard.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -125,6 +127,17 @@ def run_task(ti: Any, task: Any, run_triggerer: bool = False) -> Any:
     return _run_task(ti=ti, run_triggerer=run_triggerer)
 
 
+@functools.cache
+def control_client() -> httpx.Client:
+    """
+    One client for every call to the emulator's ``/_emulator`` API in this process.
+
+    ``httpx.get()`` and friends build a new client, SSL context included, on each call: that cost
+    more than the call itself, twice per test (reset, clear the faults).
+    """
+    return httpx.Client(timeout=30)
+
+
 class Emulator:
     """Read the emulator's state and set its fault knobs (its ``/_emulator`` endpoints)."""
 
@@ -139,7 +152,7 @@ class Emulator:
         return json.dumps(conn)
 
     def state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.root}/_emulator/state", timeout=30).raise_for_status().json()
+        return control_client().get(f"{self.root}/_emulator/state").raise_for_status().json()
 
     def assets(self) -> list[dict[str, Any]]:
         return self.state()["assets"]
@@ -148,13 +161,13 @@ class Emulator:
         return [r for r in self.state()["requests"] if r["path"].startswith(path_prefix)]
 
     def reset(self) -> None:
-        httpx.post(f"{self.root}/_emulator/reset", timeout=30).raise_for_status()
+        control_client().post(f"{self.root}/_emulator/reset").raise_for_status()
 
     def faults(self, **knobs: Any) -> None:
-        httpx.post(f"{self.root}/_emulator/faults", json=knobs, timeout=30).raise_for_status()
+        control_client().post(f"{self.root}/_emulator/faults", json=knobs).raise_for_status()
 
     def clear_faults(self) -> None:
-        httpx.delete(f"{self.root}/_emulator/faults", timeout=30).raise_for_status()
+        control_client().delete(f"{self.root}/_emulator/faults").raise_for_status()
 
 
 def make_file(path: Path, size: int, seed: int = 1) -> str:
@@ -348,3 +361,80 @@ def resume_every_task(dag: Any) -> tuple[Any, dict[str, Any]]:
         for ti in dag_run.get_task_instances(session=session):
             run_task(ti, dag.task_dict[ti.task_id])
         return dag_run, {ti.task_id: ti.state for ti in dag_run.get_task_instances(session=session)}
+
+
+# -- the unit tier's promise (tests/conftest.py, docs/testing.md) --------------------------------
+
+
+class UnitTierBreach(Exception):
+    """A ``unit`` test did what only a higher tier may (start a process, use the database, ...)."""
+
+
+class UnitTierGuard:
+    """
+    While installed, starting a process, using a SQLAlchemy engine (Airflow's database: the only
+    one in the test process) or connecting a socket beyond loopback raises :class:`UnitTierBreach`
+    and is recorded in :attr:`breaches`, so a test fails even where the code swallowed the error.
+
+    Processes are caught where every way to start one ends: ``subprocess.Popen._execute_child``
+    (``subprocess.run``, asyncio's subprocesses) and ``os.fork`` / ``posix_spawn`` / ``system``.
+
+    :param monkeypatch: the test's ``monkeypatch``, which undoes the process and socket patches.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.breaches: list[str] = []
+        self._monkeypatch = monkeypatch
+
+    def breach(self, what: str) -> None:
+        self.breaches.append(what)
+        raise UnitTierBreach(f"a unit test must not {what} (docs/testing.md)")
+
+    def install(self) -> None:
+        guard, mp = self, self._monkeypatch
+
+        real_execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+        def execute_child(popen: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
+            if isinstance(args, (list, tuple)) and list(args[:2]) == ["file", "-b"]:
+                # The standard library's platform.architecture() probe, which croniter runs once
+                # when Airflow 3.0 first imports it (lazily, inside a hook call): not the test's.
+                return real_execute_child(popen, args, *rest, **kwargs)
+            guard.breach(f"start a process: {args!r}")
+
+        mp.setattr(subprocess.Popen, "_execute_child", execute_child)
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system"):
+            if hasattr(os, name):
+                mp.setattr(os, name, lambda *a, _name=name, **k: guard.breach(f"call os.{_name}"))
+        for name in ("connect", "connect_ex"):
+            real = getattr(socket.socket, name)
+
+            def connect(sock: socket.socket, address: Any, _real: Any = real) -> Any:
+                guard.check_loopback(sock, address)
+                return _real(sock, address)
+
+            mp.setattr(socket.socket, name, connect)
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "engine_connect", self._on_engine_connect)
+
+    def uninstall(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "engine_connect", self._on_engine_connect)
+
+    def check_loopback(self, sock: socket.socket, address: Any) -> None:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return  # a Unix socket does not leave the machine
+        host = str(address[0])
+        try:
+            loopback = ipaddress.ip_address(host.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            self.breach(f"connect beyond loopback: {host}")
+
+    def _on_engine_connect(self, connection: Any, *_branch: Any) -> None:  # SQLAlchemy 1.4 adds ``branch``
+        self.breach(f"use Airflow's database ({connection.engine.url.render_as_string(hide_password=True)})")

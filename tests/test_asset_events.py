@@ -125,6 +125,7 @@ def polls_held_off(emulator: Any):
 # -- which assets fire, and how often ----------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_existing_assets_do_not_fire_and_each_new_one_fires_once(emulator, hook, tmp_path):
     old = [await asyncio.to_thread(add_asset, hook, tmp_path, f"old{i}.mp4") for i in range(2)]
     watch = Watch(CincopaAssetEventTrigger(poll_interval=FAST).run())
@@ -158,6 +159,7 @@ async def test_include_existing_fires_for_the_matching_assets_already_there(emul
         await watch.stop()
 
 
+@pytest.mark.slow
 async def test_filters_tag_type_and_search(emulator, hook, tmp_path):
     watches = {
         "tag": CincopaAssetEventTrigger(tag="news", poll_interval=FAST),
@@ -184,6 +186,7 @@ async def test_filters_tag_type_and_search(emulator, hook, tmp_path):
             await watch.stop()
 
 
+@pytest.mark.slow
 async def test_an_asset_is_judged_a_poll_after_it_appears_so_tags_set_right_after_the_upload_count(
     emulator, hook, tmp_path
 ):
@@ -203,6 +206,7 @@ async def test_an_asset_is_judged_a_poll_after_it_appears_so_tags_set_right_afte
 # -- exactly once across restarts --------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_restart_fires_what_came_while_down_and_nothing_twice(emulator, hook, tmp_path):
     store = StateStore()
     await asyncio.to_thread(add_asset, hook, tmp_path, "existing.mp4")
@@ -236,6 +240,7 @@ async def test_a_restart_fires_what_came_while_down_and_nothing_twice(emulator, 
     assert other.cursor_key != again.cursor_key
 
 
+@pytest.mark.slow
 async def test_without_a_state_store_a_restart_starts_from_what_is_there(emulator, hook, tmp_path):
     """Airflow < 3.3: the cursor is in memory; assets made while the triggerer was down are the new baseline."""
     watch = Watch(CincopaAssetEventTrigger(poll_interval=FAST).run())
@@ -254,6 +259,7 @@ async def test_without_a_state_store_a_restart_starts_from_what_is_there(emulato
 # -- what a poll costs ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_poll_that_finds_nothing_costs_one_small_request(emulator, hook, tmp_path):
     for i in range(3):
         await asyncio.to_thread(add_asset, hook, tmp_path, f"x{i}.mp4")
@@ -268,6 +274,7 @@ async def test_a_poll_that_finds_nothing_costs_one_small_request(emulator, hook,
     assert all(p["query"].get("items_per_page") == str(POLL_PAGE_SIZE) for p in polls)
 
 
+@pytest.mark.slow
 async def test_listing_pages_back_to_the_cursor_and_no_further(emulator, hook, tmp_path):
     rids = [await asyncio.to_thread(add_asset, hook, tmp_path, f"p{i}.mp4") for i in range(12)]
     ids = [int(a["id"]) for a in sorted(emulator.assets(), key=lambda a: a["id"])]
@@ -286,6 +293,7 @@ async def test_listing_pages_back_to_the_cursor_and_no_further(emulator, hook, t
 # -- failures -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_5xx_is_retried_with_backoff_without_events_and_the_watcher_goes_on(emulator, hook, tmp_path, capsys):
     watch = Watch(CincopaAssetEventTrigger(poll_interval=FAST).run())
     try:
@@ -335,6 +343,7 @@ async def test_a_refused_token_ends_the_watcher_with_a_clear_error(emulator, mon
 # -- one poll shared by watchers with different filters (Airflow 3.3+) -----------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(airflow_version() < (3, 3), reason="shared trigger streams exist on Airflow 3.3+ only")
 async def test_watchers_on_one_connection_share_one_poll_each_with_its_filters(emulator, hook, tmp_path):
     from airflow.triggers.shared_stream import SharedStreamManager

@@ -340,6 +340,7 @@ def test_sensor_turns_trigger_events_into_results():
 # -- deferred through a real triggerer ---------------------------------------------------------
 
 
+@pytest.mark.deployment
 def test_every_outcome_through_a_real_triggerer(emulator, airflow_db, tmp_path, capfd):
     """
     Four sensors defer at once (each first poke sees ``pending``) and one triggerer process runs

@@ -22,7 +22,7 @@ from tests.conftest import TOKEN
 from tests.deployment import Deployment
 from tests.support import airflow_version
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
 
 DAG_ID = "cincopa_on_new_asset"
 EXAMPLE = Path(__file__).parent.parent / "example_dags" / f"{DAG_ID}.py"

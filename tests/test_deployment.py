@@ -28,7 +28,7 @@ from tests.deployment import RECORD_PID_SOURCE, Deployment, recording_upload_hos
 from tests.support import Emulator, airflow_version, has_task_state_store, make_file
 
 #: Per test, the deployment's start included (pyproject's default is 300 s); waits inside are bounded too.
-pytestmark = pytest.mark.timeout(480)
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(480)]
 
 MiB = 1024 * 1024
 CHUNK, PARALLEL = MiB, 2
@@ -216,12 +216,12 @@ class Deployments:
 
 
 @pytest.fixture(scope="module")
-def deployments(emulator_process: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployments]:
+def deployments(emulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployments]:
     """
     The module's deployments; at the end, the database, task logs and process logs of each are
     searched for the api_token, and no process they started may be left.
     """
-    emu = Emulator(emulator_process.base_url, TOKEN)
+    emu = Emulator(emulator_server.base_url, TOKEN)
     manager = Deployments(tmp_path_factory.mktemp("deployments"), emu.connection_json())
     try:
         yield manager

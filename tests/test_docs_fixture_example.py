@@ -14,6 +14,8 @@ import pytest
 from airflow_provider_cincopa.emulator.testing import EmulatorProcess, running_emulator
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture
 def cincopa(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorProcess]:

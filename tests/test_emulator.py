@@ -30,6 +30,8 @@ import pytest
 from airflow_provider_cincopa.emulator import EmulatorServer
 from airflow_provider_cincopa.emulator.testing import EmulatorProcess, running_emulator, start_emulator_process
 
+pytestmark = pytest.mark.emulator
+
 TOKEN = "EMUTEST" + secrets.token_hex(8)
 READ_ONLY = "READONLY" + secrets.token_hex(8)
 GALLERY = "GALLERY00001"

@@ -6,7 +6,11 @@ import hashlib
 import json
 import os
 
+import pytest
+
 from airflow_provider_cincopa.emulator.testing import EmulatorProcess
+
+pytestmark = pytest.mark.emulator
 
 MiB = 1024 * 1024
 TOKEN = "DISCARDTOKEN0123456789"

@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).parent.parent / "example_dags"
 SECURITY_KEY = "WEBHOOKKEY" + TOKEN[-8:]
 
 
+@pytest.mark.emulator
 def test_example_dags_import_without_errors():
     bag = dag_bag(EXAMPLES)
     assert bag.import_errors == {}

@@ -56,6 +56,7 @@ def assert_clean(text: str) -> None:
     assert TOKEN not in text and "hash=" not in text.replace("hash=***", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_server_error_on_kth_chunk_is_retried(fast_retries, emulator, tmp_path, status):
     emulator.faults(fail=[{"path_prefix": "/upload", "nth": 3, "status": status, "times": 2}])
@@ -64,6 +65,7 @@ def test_server_error_on_kth_chunk_is_retried(fast_retries, emulator, tmp_path, 
     assert statuses.count(status) == 2 and statuses.count(200) == 4
 
 
+@pytest.mark.slow
 def test_a_proxy_error_page_is_retried_while_the_next_chunk_is_already_on_the_wire(
     fast_retries, emulator, tmp_path, monkeypatch
 ):
@@ -80,6 +82,7 @@ def test_a_proxy_error_page_is_retried_while_the_next_chunk_is_already_on_the_wi
     assert 1 <= max(r["alongside"] for r in requests) <= 3, "chunks overlapped, never more than 4 in flight"
 
 
+@pytest.mark.slow
 def test_connection_dropped_mid_chunk_is_retried(fast_retries, emulator, tmp_path):
     emulator.faults(drop=[{"path_prefix": "/upload", "nth": 2, "after_bytes": 100_000, "times": 1}])
     upload_and_check(fast_retries, emulator, tmp_path, max_parallel_chunks=2)
@@ -126,12 +129,14 @@ def test_an_html_page_from_the_upload_host_is_sent_at_most_twice(fast_retries, e
     assert emulator.assets() == []
 
 
+@pytest.mark.slow
 def test_lost_answer_of_final_chunk_gives_same_asset(fast_retries, emulator, tmp_path):
     # The completing chunk is processed, but its answer is lost: the retry gets the same resource id.
     emulator.faults(drop=[{"path_prefix": "/upload", "nth": 4, "after_bytes": MiB, "times": 1}])
     upload_and_check(fast_retries, emulator, tmp_path, max_parallel_chunks=1)
 
 
+@pytest.mark.slow
 def test_exhausted_chunk_retries_fail_clearly_and_create_nothing(fast_retries, emulator, tmp_path, capfd):
     emulator.faults(fail=[{"path_prefix": "/upload", "nth": 2, "status": 503, "times": 99}])
     path = tmp_path / "doomed.mp4"
@@ -145,6 +150,7 @@ def test_exhausted_chunk_retries_fail_clearly_and_create_nothing(fast_retries, e
     assert_clean(str(err.value) + logs.out + logs.err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fault",
     [
@@ -191,6 +197,7 @@ def test_retry_after_is_honoured(fast_retries, emulator, monkeypatch):
     assert waits == [7.0]
 
 
+@pytest.mark.slow
 def test_slow_answer_times_out_then_succeeds(fast_retries, emulator):
     emulator.faults(latency={"path_prefix": "/v2/ping", "seconds": 3})
     with pytest.raises(CincopaHttpError, match="timed out") as err:
@@ -232,6 +239,7 @@ def test_calls_that_create_are_retried_when_never_sent(emulator, monkeypatch, ca
     assert_clean(str(err.value) + logs.out + logs.err)
 
 
+@pytest.mark.slow
 def test_malformed_answer_to_a_write_is_not_retried(fast_retries, emulator):
     emulator.faults(
         malformed=[
@@ -262,6 +270,7 @@ def test_refused_final_chunk_leaves_no_asset(fast_retries, emulator, tmp_path):
     assert_clean(str(err.value))
 
 
+@pytest.mark.slow
 def test_32_parallel_uploads_lose_nothing(emulator, tmp_path):
     files = []
     for i in range(32):

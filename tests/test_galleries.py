@@ -66,6 +66,7 @@ def test_create_gallery_returns_fid_and_lists_it_with_its_upload_url(hook, emula
     assert hash_value not in redact(f"failed at {mine['upload_url']} ({hash_value})")
 
 
+@pytest.mark.slow
 def test_find_galleries_by_exact_name(hook, emulator):
     first = hook.create_gallery("News")
     hook.create_gallery("News archive")
@@ -96,6 +97,7 @@ def test_list_galleries_filters_by_tags(hook):
 # -- uploads into a gallery ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_upload_file_and_upload_from_url_land_in_the_gallery(hook, emulator, tmp_path, media_server):
     fid = hook.create_gallery("Inbox")
     uploaded = upload(hook, tmp_path, gallery_fid=fid)
@@ -134,6 +136,7 @@ def test_deleting_an_asset_removes_it_from_every_gallery(hook, emulator, tmp_pat
 # -- items -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_add_and_remove_one_or_many_assets(hook, emulator, tmp_path):
     fid = hook.create_gallery("Playlist")
     r1, r2, r3 = (upload(hook, tmp_path, f"c{i}.mp4", bytes([i]) * 50) for i in range(3))
@@ -151,6 +154,7 @@ def test_add_and_remove_one_or_many_assets(hook, emulator, tmp_path):
     assert {a["rid"] for a in emulator.assets()} == {r1, r2, r3}, "removing from a gallery keeps the asset"
 
 
+@pytest.mark.slow
 def test_get_gallery_items_is_lazy_over_every_page(hook, emulator, tmp_path):
     fid = hook.create_gallery("Long")
     rids = [upload(hook, tmp_path, f"p{i}.mp4", bytes([i]) * 20, gallery_fid=fid) for i in range(5)]
@@ -174,6 +178,7 @@ def test_set_gallery_meta(hook, emulator):
     assert (gallery["fid"], gallery["description"], gallery["tags"]) == (fid, "D", "x,y")
 
 
+@pytest.mark.slow
 def test_delete_gallery_keeps_its_assets_unless_asked(hook, emulator, tmp_path):
     keep = hook.create_gallery("Keep assets")
     kept = upload(hook, tmp_path, "kept.mp4", gallery_fid=keep)
@@ -252,6 +257,7 @@ def _malformed(emulator, path: str, body: str, times: int = 99) -> None:
     emulator.faults(malformed=[{**rule, "times": times}])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "body", "call", "words"),
     [

@@ -156,6 +156,7 @@ def test_token_without_permission_gets_auth_error(emulator, monkeypatch):
 # -- assets ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_list_assets_is_lazy_over_every_page(hook, emulator, tmp_path):
     rids = {upload(hook, tmp_path, f"f{i}.mp4", bytes([i]) * 100) for i in range(7)}
     pages = hook.list_assets(items_per_page=3)
@@ -283,9 +284,16 @@ def _wait_terminal(hook, status_id, timeout=20.0):
 # -- upload page, portals, webhooks ----------------------------------------------------------
 
 
-def test_upload_token_and_iframe(hook):
+def test_upload_token_opens_the_upload_page_only_and_the_iframe_url_hides_the_api_token(hook, emulator):
     token = hook.get_upload_token(gallery_fid="GALLERY00001", ttl=600)
-    assert token
+    (sent,) = emulator.requests("/v2/upload.get_upload_token")
+    assert (sent["method"], sent["query"]["fid"], sent["query"]["ttl"]) == ("GET", "GALLERY00001", "600")
+    page = httpx.get(
+        f"{emulator.base_url}upload.iframe", params={"api_token": token, "fid": "GALLERY00001"}, timeout=10
+    )
+    assert page.status_code == 200, "the token opens the upload page"
+    listing = httpx.get(f"{emulator.base_url}asset.list.json", params={"api_token": token}, timeout=10)
+    assert listing.status_code == 403, "and nothing else: it is not the api_token"
     url = hook.upload_iframe_url(gallery_fid="GALLERY00001")
     assert TOKEN not in url
     page = httpx.get(url, timeout=10)
@@ -331,6 +339,7 @@ def test_http_error_status_is_not_retried_and_names_method(hook, emulator):
     assert len(emulator.requests("/v2/ping")) == 1
 
 
+@pytest.mark.slow
 def test_malformed_answer_is_a_response_error(hook, emulator):
     emulator.faults(
         malformed=[

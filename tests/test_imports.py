@@ -10,6 +10,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.emulator
+
 CHILD = """
 import json, sys
 import airflow.sdk

@@ -117,6 +117,7 @@ def nothing_sent(emulator) -> bool:
 # -- streaming ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_s3_object_streams_in_small_ranged_reads_of_one_version(hook, emulator, s3):
     from airflow.sdk.io.store import attach
 
@@ -308,6 +309,7 @@ def test_missing_key_names_the_file_bucket_and_connection(hook, emulator, s3):
     assert nothing_sent(emulator)
 
 
+@pytest.mark.emulator
 def test_undefined_source_conn_id_is_refused(hook, emulator, s3):
     s3.put("anon.mp4", MiB, seed=9)
     with pytest.raises(CincopaInputError) as err:
@@ -316,6 +318,7 @@ def test_undefined_source_conn_id_is_refused(hook, emulator, s3):
     assert nothing_sent(emulator)
 
 
+@pytest.mark.slow
 def test_refused_credentials_name_the_bucket_and_the_connection(hook, emulator, s3, monkeypatch):
     digest, _ = s3.put("private.mp4", 2 * MiB, seed=8)
     iam = s3.client_for("testing", "testing", "iam")
@@ -356,6 +359,7 @@ except Exception as exc:
 """
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize(
     ("library", "url", "extra"), [("s3fs", "s3://media/video.mp4", "s3"), ("gcsfs", "gs://media/video.mp4", "gcs")]
 )

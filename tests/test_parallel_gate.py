@@ -144,6 +144,7 @@ def enter(gate: ChunkGate, entered: threading.Event, leave: threading.Event) -> 
     return thread
 
 
+@pytest.mark.slow
 def test_one_at_a_time_the_next_chunk_starts_once_the_body_is_sent():
     """Chunks that only wait for their answer leave room: the wire has no gap between chunks."""
     clock = Clock()

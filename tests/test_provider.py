@@ -52,6 +52,7 @@ def test_declared_modules_import():
         assert issubclass(getattr(importlib.import_module(module), name), BaseOperatorLink)
 
 
+@pytest.mark.emulator
 def test_providers_manager_builds_the_connection_form():
     from airflow.providers_manager import ProvidersManager
 
@@ -78,6 +79,7 @@ def test_providers_manager_builds_the_connection_form():
         assert timeout.args == ("Request timeout (seconds)",) and timeout.kwargs["default"] == "60"
 
 
+@pytest.mark.emulator
 def test_ui_api_serves_the_connection_form():
     """The hook metadata the UI builds its connection form from (the same on every Airflow 3)."""
     # In a process of its own, as in the api-server: this one's providers manager has real
@@ -107,6 +109,7 @@ def _airflow_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.deployment
 def test_airflow_cli_lists_provider_and_tests_connection(emulator, airflow_db):
     env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     listed = _airflow_cli("providers", "list", "--output", "json", env=env)

@@ -41,6 +41,7 @@ def one_asset(emulator, digest: str, size: int) -> dict:
 # -- the status decides first -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_gateway_error_pages_on_a_chunk_are_retried(hook, emulator, tmp_path, status):
     emulator.faults(fail=[{"path_prefix": "/upload", "nth": 1, "status": status, "times": 2}])
@@ -81,6 +82,7 @@ def test_an_error_text_with_a_non_retryable_status_is_a_refusal(hook, emulator, 
 # -- lost answers and crashes around the completing chunk ------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("completed_answer", COMPLETED_ANSWERS)
 def test_lost_answer_to_the_completing_chunk_ends_with_one_asset(hook, emulator, tmp_path, completed_answer):
     # The 3rd chunk of 3 completes the file and the asset is made, but its answer never arrives.
@@ -102,6 +104,7 @@ def test_lost_answer_of_a_whole_file_in_one_request(hook, emulator, tmp_path):
     assert hook.upload_file(str(path)).rid == one_asset(emulator, digest, 5000)["rid"]
 
 
+@pytest.mark.slow
 def test_done_without_rid_and_no_asset_starts_over_once(emulator, monkeypatch, tmp_path):
     # Every byte "done" but nothing made (the host lost the file): surely no asset, so send it again.
     set_connection(monkeypatch, "cincopa_default", password=TOKEN, host=emulator.base_url, extra={"retry_deadline": 2})
@@ -132,6 +135,7 @@ UPLOADER = textwrap.dedent(
 )
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize("completed_answer", COMPLETED_ANSWERS)
 def test_uploader_killed_right_after_the_completing_chunk_adopts_the_asset(emulator, tmp_path, completed_answer):
     path, state_file = tmp_path / "final.mp4", tmp_path / "state.json"
@@ -177,6 +181,7 @@ def test_saved_rid_of_a_deleted_asset_uploads_again(hook, emulator, tmp_path):
 # -- progress ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_is_logged_at_a_steady_pace_with_one_final_line(hook, emulator, tmp_path, capfd):
     path = tmp_path / "progress.mp4"
     make_file(path, 12 * MiB)

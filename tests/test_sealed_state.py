@@ -151,6 +151,7 @@ def test_cleared_task_returns_its_asset_while_it_exists_and_uploads_again_once_d
     assert second != first and asset["rid"] == second and asset["sha256"] == digest and asset["caption"] == "c"
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize("fernet_key", ["", "not-a-fernet-key"], ids=["no-key", "unusable-key"])
 def test_without_a_usable_fernet_key_nothing_is_saved_and_the_upload_works(emulator, tmp_path, fernet_key):
     # Its own Airflow home and database: a process whose key differs must not share the session's.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from airflow_provider_cincopa.hooks import _async_client
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 from tests.conftest import READONLY, TOKEN, set_connection
@@ -26,6 +28,7 @@ def status_polls(emulator, since: int = 0) -> list[dict]:
     return emulator.requests("/v2/asset.upload_from_url_get_status")[since:]
 
 
+@pytest.mark.slow
 def test_many_triggers_share_one_client_and_a_small_pool(emulator, done_import):
     before = len(status_polls(emulator))
 
@@ -68,6 +71,7 @@ def test_tokens_never_cross_connections(emulator, done_import, monkeypatch):
     assert all(TOKEN not in e["message"] and READONLY not in e["message"] for e in events)
 
 
+@pytest.mark.slow
 def test_a_trigger_cancelled_mid_request_leaves_the_shared_client_usable(emulator, done_import):
     emulator.faults(latency={"path_prefix": "/v2/asset.upload_from_url_get_status", "seconds": 1.0})
 

@@ -13,8 +13,12 @@ import warnings
 
 import pytest
 
-from airflow_provider_cincopa.sensors import _start_from_trigger
-from airflow_provider_cincopa.sensors._start_from_trigger import CannotStartFromTrigger, check_template
+from airflow_provider_cincopa._trigger_handoff import start as _start_from_trigger
+from airflow_provider_cincopa._trigger_handoff.triggerer_contract import (
+    TRIGGER_TIMEOUT_GRACE,
+    CannotStartFromTrigger,
+    check_template,
+)
 from tests.conftest import DAGS_FOLDER
 from tests.support import airflow_version, dag_bag, run_dag, task_states, xcom
 
@@ -96,7 +100,7 @@ def test_xcom_arg_becomes_a_pull_the_triggerer_renders(airflow_db):
         "end_from_trigger": True,
     }
     assert args.next_method == "execute_complete"
-    assert args.timeout == datetime.timedelta(seconds=100 + _start_from_trigger.TRIGGER_TIMEOUT_GRACE)
+    assert args.timeout == datetime.timedelta(seconds=100 + TRIGGER_TIMEOUT_GRACE)
     assert type(wait).start_trigger_args is None, "the class attribute (what a mapped task gets) is untouched"
 
 
@@ -220,14 +224,14 @@ def test_trigger_with_end_from_trigger_serialises_round_trip():
 
 
 def test_trigger_deadline_is_the_grace_before_the_schedulers_timeout():
-    from airflow_provider_cincopa.triggers._end_from_trigger import deadline
+    from airflow_provider_cincopa._trigger_handoff.end import deadline
     from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
     trigger = CincopaUploadStatusTrigger(status_id="st", end_from_trigger=True)
     assert deadline(trigger) is None, "no trigger timeout: no deadline"
     now = datetime.datetime.now(datetime.timezone.utc)
     trigger.timeout_after = now + datetime.timedelta(seconds=600)
-    expected = (now + datetime.timedelta(seconds=600)).timestamp() - _start_from_trigger.TRIGGER_TIMEOUT_GRACE
+    expected = (now + datetime.timedelta(seconds=600)).timestamp() - TRIGGER_TIMEOUT_GRACE
     assert deadline(trigger) == pytest.approx(expected)
     trigger.timeout_after = now  # already past the grace: time out at the first poll, never before now
     assert deadline(trigger) >= now.timestamp()

@@ -174,6 +174,7 @@ def test_https_polls_share_one_ssl_context_and_check_the_certificate(emulator, d
 # -- proxies ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_polls_go_through_an_http_proxy_when_one_is_set(emulator, done_import, monkeypatch):
     async def main() -> list[dict]:
         triggers = [CincopaUploadStatusTrigger(status_id=done_import) for _ in range(10)]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from airflow_provider_cincopa.triggers import _polling
 from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
 
 
+@pytest.mark.slow
 def test_still_running_is_logged_once_per_interval_however_often_it_polls(emulator, media_server, capfd):
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
@@ -29,4 +32,26 @@ def test_still_running_is_logged_once_per_interval_however_often_it_polls(emulat
     assert event.payload["status"] == "success"
     assert len(polls) >= 5, "the import was still running for several polls"
     assert len(waiting) == 1, f"{len(waiting)} 'still running' lines for {len(polls)} polls"
-    assert _polling.WAITING_LOG_INTERVAL == 60.0
+
+
+class ClockedTrigger(CincopaUploadStatusTrigger):
+    """The upload-status trigger on a clock the test moves."""
+
+    now = 0.0
+
+    def _waiting_clock(self) -> float:
+        return self.now
+
+
+def test_still_running_is_logged_again_each_time_the_interval_has_passed(capfd):
+    trigger = ClockedTrigger(status_id="st")
+    interval = _polling.WAITING_LOG_INTERVAL
+    logged_at = []
+    for now in (0.0, 1.0, interval - 0.1, interval, interval + 1.0, 2 * interval - 0.1, 2 * interval + 5.0):
+        trigger.now = now
+        capfd.readouterr()
+        trigger._log_waiting("Import %s still running", "st")
+        printed = capfd.readouterr()
+        if "Import st still running" in printed.out + printed.err:
+            logged_at.append(now)
+    assert logged_at == [0.0, interval, 2 * interval + 5.0]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from tests.conftest import DAGS_FOLDER, TOKEN
 from tests.support import dag_bag, defer_every_task, resume_every_task, run_triggerer_until_resumed, xcom
+
+pytestmark = pytest.mark.deployment
 
 
 def test_deferrable_sensor_resumes_through_a_real_triggerer(emulator, airflow_db, media_server, tmp_path):

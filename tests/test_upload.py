@@ -70,6 +70,7 @@ def test_chunked_parallel_upload_is_byte_exact(hook, emulator, tmp_path):
     assert seen[-1] == (size, size) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("parallel", "most_alongside"), [(1, 0), (2, 1), (4, 3)])
 def test_the_next_chunk_starts_while_the_host_answers_the_last(
     hook, emulator, tmp_path, monkeypatch, parallel, most_alongside
@@ -227,6 +228,7 @@ def test_file_changing_size_during_upload_is_reported(hook, emulator, tmp_path):
         hook.upload_file(str(path), chunk_size=MiB, max_parallel_chunks=1, progress_callback=grow)
 
 
+@pytest.mark.emulator
 def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_path):
     """SIGKILL a real uploading process mid-file, resume from its saved state in a new one."""
     path = tmp_path / "killed.mp4"
@@ -280,6 +282,7 @@ def test_killed_uploader_resumes_with_one_byte_identical_asset(emulator, tmp_pat
     assert total_sent - size <= 2 * MiB
 
 
+@pytest.mark.emulator
 def test_memory_stays_bounded_whatever_the_chunk_size(emulator, tmp_path):
     """Chunks are streamed from 1 MiB reads: memory does not grow with chunk size or file size."""
     path = tmp_path / "large.mp4"
@@ -327,6 +330,7 @@ def test_resume_with_expired_upload_url_starts_over(hook, emulator, tmp_path):
     assert statuses.count(200) == 3, "then the whole file went with a fresh URL"
 
 
+@pytest.mark.slow
 def test_resume_of_a_replaced_file_starts_over(hook, emulator, tmp_path):
     path = tmp_path / "replaced.mp4"
     make_file(path, 2 * MiB, seed=1)

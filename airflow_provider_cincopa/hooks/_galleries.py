@@ -3,7 +3,8 @@ The hook's gallery methods: list, create, items, add and remove items, metadata,
 
 ``../shared/reference/`` names ``gallery.list`` (its per-gallery ``upload_url`` uploads straight
 into a gallery) but documents no gallery method's parameters or answer. What this module sends
-and reads comes from public clients, each fact marked where it is used:
+and reads comes from public clients, each fact marked where it is used with the marks defined in
+docs/api-coverage.md ("How sure each fact is"):
 
 - **seen**: Cincopa's own code (its Moodle plugin: ``gallery.list`` with
   ``search=caption=<name>``, ``galleries[].fid``, ``gallery.delete`` with ``delete_assets=yes``;

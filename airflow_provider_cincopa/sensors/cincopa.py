@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_cincopa._compat import AirflowSensorTimeout, conf
+from airflow_provider_cincopa._trigger_handoff.start import StartFromTriggerMixin
+from airflow_provider_cincopa._trigger_handoff.triggerer_contract import TRIGGER_TIMEOUT_GRACE
 from airflow_provider_cincopa.exceptions import (
     CincopaAssetSyncError,
     CincopaImportFailedError,
@@ -20,7 +22,6 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.redaction import redact
-from airflow_provider_cincopa.sensors._start_from_trigger import TRIGGER_TIMEOUT_GRACE, StartFromTriggerMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -41,7 +41,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
     :param poll_interval: seconds between two calls.
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
     :param end_from_trigger: end the task here instead of resuming it on a worker
-        (triggers/_end_from_trigger.py); the id may then be a template the triggerer renders.
+        (_trigger_handoff/end.py); the id may then be a template the triggerer renders.
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """
 
@@ -117,7 +117,7 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
 
     async def _end_task_here(self) -> TriggerEvent:
         """``run`` for ``end_from_trigger``: the same wait, ended here (the rendered id checked first)."""
-        from airflow_provider_cincopa.triggers._end_from_trigger import deadline, end_task
+        from airflow_provider_cincopa._trigger_handoff.end import deadline, end_task
 
         setattr(self, self.id_field, str(self._waited_for).strip())  # the triggerer has rendered it by now
         if self.end_time is None:
@@ -170,16 +170,20 @@ class CincopaPollingTrigger(BaseTrigger, Generic[StatusT]):
         Log a "still waiting" line: the first one, then at most one per :data:`WAITING_LOG_INTERVAL`.
 
         A triggerer's trigger runner hands every log line to its supervisor through a socket and
-        blocks when it is full. With 1,000 sensors polling every 2 s, a line per poll (500 a
-        second) filled it while the supervisor was itself blocked sending the runner a response:
-        the triggerer hung (py-spy, Airflow 3.3.2; apache/airflow#65286 reports a triggerer that
-        stalls). A line a minute per wait still shows the progress in the task's log.
+        blocks when it is full. A line per poll from many waiting triggers filled it while the
+        supervisor was itself blocked sending the runner a response, and the triggerer hung
+        (apache/airflow#65286 reports a triggerer that stalls; docs/performance.md has the run).
+        A line a minute per wait still shows the progress in the task's log.
         """
-        now = time.monotonic()
+        now = self._waiting_clock()
         if self._waiting_logged_at is not None and now - self._waiting_logged_at < WAITING_LOG_INTERVAL:
             return
         self._waiting_logged_at = now
         self.log.info(template, *args)
+
+    def _waiting_clock(self) -> float:
+        """The clock of :meth:`_log_waiting` (monotonic seconds); a test's subclass injects its own."""
+        return time.monotonic()
 
     def _event(self, status: str, message: str, value: Any = None) -> TriggerEvent:
         payload = {"status": status, "message": message, self.id_field: self._waited_for, self.xcom_value_key: value}

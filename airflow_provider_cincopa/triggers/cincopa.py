@@ -36,7 +36,7 @@ class CincopaUploadStatusTrigger(CincopaPollingTrigger[UploadFromUrlStatus]):
         operator that started the import owns it; a sensor that only watches it does not).
     :param end_from_trigger: end the task here instead of resuming it on a worker (the sensor's
         ``start_from_trigger``): the rid becomes the task's XCom and the event a task end event
-        (triggers/_end_from_trigger.py). ``status_id`` may then be a template, which the
+        (_trigger_handoff/end.py). ``status_id`` may then be a template, which the
         triggerer renders before ``run``; with ``end_time`` None the sensor's timeout comes from
         the trigger timeout the scheduler set.
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
@@ -114,7 +114,7 @@ class CincopaAssetSyncedTrigger(CincopaPollingTrigger[AssetSyncStatus]):
     :param poll_interval: seconds between two ``asset.list`` calls.
     :param end_time: epoch seconds after which the trigger answers ``timeout``; None waits forever.
     :param end_from_trigger: end the task here instead of resuming it on a worker (the sensor's
-        ``start_from_trigger``, triggers/_end_from_trigger.py); ``rid`` may then be a template,
+        ``start_from_trigger``, _trigger_handoff/end.py); ``rid`` may then be a template,
         which the triggerer renders; the task's XCom is the asset.
     :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
     """

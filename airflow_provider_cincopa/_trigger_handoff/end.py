@@ -1,5 +1,5 @@
 """
-The trigger's half of ``start_from_trigger`` (see sensors/_start_from_trigger.py): end the task in
+The trigger's half of ``start_from_trigger`` (the sensor's half: start.py): end the task in
 the triggerer instead of resuming it on a worker.
 
 The provider's triggers yield one event ``{"status", "message", ...}`` with ``status`` one of
@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
-from airflow_provider_cincopa.sensors._start_from_trigger import TRIGGER_TIMEOUT_GRACE
+from airflow_provider_cincopa._trigger_handoff.triggerer_contract import TRIGGER_TIMEOUT_GRACE
 
 #: Outcomes a retry cannot change (the import failed; the sensor's time is up): a worker-run sensor
 #: fails them without using its retries.
