@@ -9,6 +9,8 @@ from airflow_provider_cincopa.exceptions import CincopaResponseError
 from airflow_provider_cincopa.redaction import register_secret
 
 if TYPE_CHECKING:
+    from tenacity import Retrying
+
     from airflow_provider_cincopa.hooks._transport import ConnectionSettings
 
 
@@ -63,6 +65,10 @@ class CincopaAPI:
         idempotent: bool = True,
     ) -> dict[str, Any]:
         """One API method's JSON answer (see :meth:`CincopaHook.call`)."""
+        raise NotImplementedError
+
+    def retrying(self, *, idempotent: bool) -> Retrying:
+        """The retry policy for one call (see :meth:`CincopaHook.retrying`)."""
         raise NotImplementedError
 
     async def acall(self, method: str, params: dict[str, Any], *, http_method: str = "GET") -> dict[str, Any]:

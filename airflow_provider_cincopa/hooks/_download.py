@@ -17,11 +17,12 @@ but never from ``https`` to ``http`` and never to another scheme.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from airflow_provider_cincopa.exceptions import (
@@ -33,8 +34,7 @@ from airflow_provider_cincopa.exceptions import (
     CincopaResponseError,
     CincopaVersionNotFoundError,
 )
-from airflow_provider_cincopa.hooks._api import CincopaAPI
-from airflow_provider_cincopa.hooks._assets import _version_links
+from airflow_provider_cincopa.hooks._assets import AssetsAPI, _version_links
 from airflow_provider_cincopa.hooks._destinations import Destination, Writer, open_destination
 from airflow_provider_cincopa.hooks._download_body import BLOCK, Progress
 from airflow_provider_cincopa.hooks._params import comma_list, required
@@ -45,13 +45,15 @@ if TYPE_CHECKING:
     import requests
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_cincopa.hooks._library import ExportResult, RestoreResult
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+    from airflow_provider_cincopa.hooks._library import ExportResult, RestoreResult, RestoringHost
     from airflow_provider_cincopa.types import VersionLink
 
 #: Redirect hops followed per request (a CDN sends a client to one edge, rarely more).
 MAX_REDIRECTS = 5
 IF_EXISTS = ("overwrite", "skip", "fail")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def check_redirect(from_url: str, to_url: str) -> None:
         )
 
 
-class DownloadsAPI(CincopaAPI):
+class DownloadsAPI(AssetsAPI):
     """Downloads of any version of an asset to a local path or object storage."""
 
     @cached_property
@@ -197,7 +199,7 @@ class DownloadsAPI(CincopaAPI):
         if if_exists not in IF_EXISTS:
             raise CincopaInputError(f"if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}")
         rid = str(required(rid, "rid"))
-        item = asset if asset is not None else cast("CincopaHook", self).get_asset(rid)
+        item = asset if asset is not None else self.get_asset(rid)
         link = pick_version(item, version)
         where = open_destination(destination, destination_conn_id)
         if str(destination).endswith("/"):
@@ -206,9 +208,7 @@ class DownloadsAPI(CincopaAPI):
         if existing is not None and if_exists == "fail":
             raise CincopaDestinationExistsError(f"{where.uri} already exists (if_exists='fail'): not downloaded")
         if existing is not None and if_exists == "skip" and existing == link.filesize:
-            self._logger().info(
-                "%s already has the %d bytes of %s of %s: skipped", printable(where.uri), existing, link.key, rid
-            )
+            log.info("%s already has the %d bytes of %s of %s: skipped", printable(where.uri), existing, link.key, rid)
             return DownloadResult(rid, link.key, where.uri, existing, _local_sha256(where), skipped=True)
         size, sha256 = self.download_url(str(link.url), where, size=link.filesize)
         return DownloadResult(rid, link.key, where.uri, size, sha256)
@@ -235,17 +235,16 @@ class DownloadsAPI(CincopaAPI):
         """
         from airflow_provider_cincopa.hooks._library import LibraryExport
 
-        hook = cast("CincopaHook", self)
         export = LibraryExport(
-            hook,
+            self,
             destination_path,
             destination_conn_id=destination_conn_id,
             versions=versions,
             max_parallel_downloads=max_parallel_downloads,
         )
-        return export.run(hook.list_assets(search=search, tag=tag))
+        return export.run(self.list_assets(search=search, tag=tag))
 
-    def restore_assets(self, manifest_path: str, *, source_conn_id: str | None = None) -> RestoreResult:
+    def restore_assets(self: RestoringHost, manifest_path: str, *, source_conn_id: str | None = None) -> RestoreResult:
         """
         Upload what an export's manifest lists and Cincopa no longer has (``hooks/_library.py``).
 
@@ -254,7 +253,7 @@ class DownloadsAPI(CincopaAPI):
         """
         from airflow_provider_cincopa.hooks._library import LibraryRestore
 
-        return LibraryRestore(cast("CincopaHook", self), manifest_path, source_conn_id=source_conn_id).run()
+        return LibraryRestore(self, manifest_path, source_conn_id=source_conn_id).run()
 
     def download_url(self, url: str, destination: Destination, *, size: int | None) -> tuple[int, str]:
         """
@@ -264,12 +263,11 @@ class DownloadsAPI(CincopaAPI):
         :param destination: where to write (``_destinations.open_destination``).
         :param size: the size the file must have (``filesize``); None takes the CDN's word.
         """
-        hook = cast("CincopaHook", self)
         progress = Progress(url, size)
         writer = destination.open(size or 0)
         started = time.monotonic()
         try:
-            for attempt in hook.retrying(idempotent=True):
+            for attempt in self.retrying(idempotent=True):
                 with attempt:
                     self._read_once(progress, writer)
             if progress.size is not None and progress.done != progress.size:
@@ -281,7 +279,7 @@ class DownloadsAPI(CincopaAPI):
             writer.discard()
             raise
         elapsed = max(time.monotonic() - started, 1e-6)
-        self._logger().info(
+        log.info(
             "Downloaded %s to %s: %d bytes in %.1fs (%.1f MB/s), sha256 %s",
             printable(redact(url)), printable(destination.uri), progress.done, elapsed,
             progress.done / elapsed / 1e6, progress.digest.hexdigest(),
@@ -295,7 +293,7 @@ class DownloadsAPI(CincopaAPI):
         if progress.size is not None and progress.done == progress.size:
             return  # the connection failed after the last byte: nothing is missing
         if progress.done:
-            self._logger().warning("Resuming %s at byte %d", printable(redact(progress.url)), progress.done)
+            log.warning("Resuming %s at byte %d", printable(redact(progress.url)), progress.done)
         try:
             response = self._get(progress.url, progress.range_header())
             with response:
@@ -307,7 +305,7 @@ class DownloadsAPI(CincopaAPI):
 
     def _get(self, url: str, headers: dict[str, str]) -> requests.Response:
         """GET ``url``, following redirects that :func:`check_redirect` allows."""
-        timeout = cast("CincopaHook", self).settings.timeout
+        timeout = self.settings.timeout
         for _ in range(MAX_REDIRECTS + 1):
             response = self.cdn_session.get(url, headers=headers, stream=True, timeout=timeout, allow_redirects=False)
             if not response.is_redirect:
@@ -317,9 +315,6 @@ class DownloadsAPI(CincopaAPI):
             check_redirect(url, location)
             url = location
         raise CincopaRedirectError(f"The CDN redirected {redact(url)} more than {MAX_REDIRECTS} times")
-
-    def _logger(self) -> Any:
-        return cast("CincopaHook", self).log
 
 
 def _local_sha256(where: Destination) -> str | None:

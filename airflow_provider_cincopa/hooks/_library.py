@@ -22,13 +22,14 @@ rid>.json``: old rid -> new rid) makes a re-run skip what an earlier one restore
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_cincopa.exceptions import CincopaHlsVersionError, CincopaInputError, CincopaVersionNotFoundError
 from airflow_provider_cincopa.hooks._destinations import Destination, open_destination
@@ -36,8 +37,8 @@ from airflow_provider_cincopa.hooks._download import pick_version, safe_filename
 from airflow_provider_cincopa.redaction import printable
 
 if TYPE_CHECKING:
-    from airflow_provider_cincopa.hooks.cincopa import CincopaHook
-    from airflow_provider_cincopa.types import VersionLink
+    from airflow_provider_cincopa.hooks._download import DownloadsAPI
+    from airflow_provider_cincopa.types import UploadResult, VersionLink
 
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".cincopa-export-journal"
@@ -58,6 +59,23 @@ MANIFEST_FIELDS = (
 )
 #: The metadata a restore sets again (``asset.set_meta``).
 RESTORED_META = ("caption", "description", "long_description", "related_link_text", "related_link_url", "reference_id")
+
+
+log = logging.getLogger(__name__)
+
+
+class RestoringHost(Protocol):
+    """What a restore needs of the hook: find assets, upload a file, set its metadata."""
+
+    def asset_exists(self, rid: str) -> bool: ...
+
+    def find_assets_by_reference_id(self, reference_id: str) -> list[dict[str, Any]]: ...
+
+    def upload_file(
+        self, source: str, *, filename: str | None = None, source_conn_id: str | None = None
+    ) -> UploadResult: ...
+
+    def set_meta(self, rid: str, **fields: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +150,7 @@ class LibraryExport:
 
     def __init__(
         self,
-        hook: CincopaHook,
+        hook: DownloadsAPI,
         destination_path: str,
         *,
         destination_conn_id: str | None,
@@ -160,7 +178,7 @@ class LibraryExport:
             for name in finished:  # assets a killed or failed run had finished
                 index.add_lines(self.journal.child(name).iter_lines())
             if finished:
-                self.hook.log.info("Export journal: %d assets finished by an earlier try are kept", len(finished))
+                log.info("Export journal: %d assets finished by an earlier try are kept", len(finished))
             self._export_all(assets, index, spool)
             spool.seek(0)
             _copy(spool, manifest)
@@ -199,7 +217,7 @@ class LibraryExport:
         try:
             return pick_version(item, self.versions)
         except (CincopaVersionNotFoundError, CincopaHlsVersionError) as exc:
-            self.hook.log.warning("Not exported: %s", printable(exc))
+            log.warning("Not exported: %s", printable(exc))
             return None
 
     def _unchanged(self, item: dict[str, Any], link: VersionLink, index: _Index) -> dict[str, Any] | None:
@@ -252,7 +270,7 @@ def _copy(spool: Any, target: Destination) -> None:
 class LibraryRestore:
     """One run of a restore (see the module docstring)."""
 
-    def __init__(self, hook: CincopaHook, manifest_path: str, *, source_conn_id: str | None) -> None:
+    def __init__(self, hook: RestoringHost, manifest_path: str, *, source_conn_id: str | None) -> None:
         text = str(manifest_path or "").strip()
         if not text or text.endswith("/"):
             raise CincopaInputError(f"manifest_path must name a manifest file (…/{MANIFEST}), got {text!r}")
@@ -287,11 +305,11 @@ class LibraryRestore:
         new = json.loads(record).get("new_rid") if record else None
         for rid in (new, old):
             if rid and self.hook.asset_exists(str(rid)):
-                self.hook.log.info("Asset %s is there as %s: not restored", old, rid)
+                log.info("Asset %s is there as %s: not restored", old, rid)
                 return True
         reference_id = str(entry.get("reference_id") or "")
         if reference_id and self.hook.find_assets_by_reference_id(reference_id):
-            self.hook.log.info("An asset with reference_id %r exists: %s not restored", reference_id, old)
+            log.info("An asset with reference_id %r exists: %s not restored", reference_id, old)
             return True
         return False
 
@@ -306,4 +324,4 @@ class LibraryRestore:
         if meta:
             self.hook.set_meta(result.rid, **meta)
         self.log.child(f"{old}.json").write_text(json.dumps({"old_rid": old, "new_rid": result.rid}))
-        self.hook.log.info("Restored %s as %s (%d bytes)", old, result.rid, result.size)
+        log.info("Restored %s as %s (%d bytes)", old, result.rid, result.size)
