@@ -24,6 +24,7 @@ from airflow_provider_cincopa.operators._ingest import (
     file_dataset,
     url_dataset,
 )
+from airflow_provider_cincopa.operators._retry import use_default_retry_policy
 from airflow_provider_cincopa.redaction import printable, redact, register_secret, register_url_secrets
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class _CincopaOperator(BaseOperator):
     def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cincopa_conn_id = cincopa_conn_id
+        use_default_retry_policy(self, kwargs)
 
     @cached_property
     def hook(self) -> CincopaHook:
