@@ -78,7 +78,10 @@ class _CincopaOperator(BaseOperator):
     @cached_property
     def hook(self) -> CincopaHook:
         """The hook, created on first use (never in ``__init__``)."""
-        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        if hasattr(self, "get_openlineage_facets_on_complete"):
+            hook.lineage = False  # the operator reports its own OpenLineage facets: not twice
+        return hook
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render, registering ``secret_fields`` and ``secret_url_fields`` before the rendered fields are stored."""
