@@ -32,7 +32,7 @@ from airflow_provider_cincopa.hooks._transport import (
     is_retryable,
     parse_api_answer,
 )
-from airflow_provider_cincopa.redaction import redact, register_secret
+from airflow_provider_cincopa.redaction import aregister_secret, redact, register_secret
 
 # META_FIELDS and register_upload_url stay importable from here, where they were first published.
 __all__ = ["META_FIELDS", "CincopaHook", "register_upload_url", "user_agent"]
@@ -98,9 +98,10 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         """The connection, read once, with the token registered with the secrets masker."""
         return self._settings_from(self.get_connection(self.cincopa_conn_id))
 
-    def _settings_from(self, conn: Connection) -> ConnectionSettings:
+    def _settings_from(self, conn: Connection, *, mask: bool = True) -> ConnectionSettings:
         token = conn.password or ""
-        register_secret(token)
+        if mask:  # the async path masks it with aregister_secret instead
+            register_secret(token)
         if not token:
             raise CincopaInputError(
                 f"The Airflow connection {self.cincopa_conn_id!r} has no API token: put the Cincopa "
@@ -237,9 +238,7 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         :param http_method: ``GET`` or ``POST`` (the parameters go in the query string either way).
         """
         if self._async_settings is None:
-            self._async_settings = await _async_client.read_settings(
-                self.cincopa_conn_id, lambda: aread_connection(self.cincopa_conn_id, self._settings_from)
-            )
+            self._async_settings = await _async_client.read_settings(self.cincopa_conn_id, self._aread_settings)
         settings = self._async_settings
         if self._aclient is None:
             # Shared by every hook on this event loop and connection: one SSL context, one pool.
@@ -254,6 +253,11 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         except CincopaError as exc:  # the request policy's: a redirect, TLS, a size
             raise for_call(exc, method) from None
         return parse_api_answer(method, answer.status_code, answer.text, answer.retry_after)
+
+    async def _aread_settings(self) -> ConnectionSettings:
+        settings = await aread_connection(self.cincopa_conn_id, lambda conn: self._settings_from(conn, mask=False))
+        await aregister_secret(settings.token)
+        return settings
 
     async def aclose(self) -> None:
         """Let go of the shared async client; the last hook on this event loop to do so closes it."""
