@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 
@@ -60,6 +61,56 @@ def test_taskflow_upload_and_download_report_lineage_and_the_extra_turns_it_off(
     )
     assert "quiet.mp4" in rids, "the quiet task uploaded"
     assert lineage_of(events["quiet"]) == ([], []), "lineage: false in the extra"
+
+
+IMPORT_DAG = """
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from airflow_provider_cincopa.hooks.cincopa import CincopaHook
+
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1))
+def hook_lineage_import():
+    @task
+    def imp() -> None:
+        import json
+
+        from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+        hook = CincopaHook()
+        hook.wait_for_upload_from_url(hook.upload_from_url({url!r}), poll_interval=0.2, timeout=120)
+        collected = get_hook_lineage_collector().collected_assets
+        seen = [[info.asset.uri for info in side] for side in (collected.inputs, collected.outputs)]
+        with open({seen_file!r}, "w") as f:
+            json.dump(seen, f)
+
+    imp()
+
+
+hook_lineage_import()
+"""
+
+
+def test_taskflow_url_import_reports_the_url_without_its_secrets_and_the_asset(
+    emulator, airflow_db, tmp_path, media_server
+):
+    url = media_server.add("imported.mp4", b"i" * 4000)
+    signed = url.replace("http://", "http://bob:PASSWORD1@") + "?sig=SECRET1"
+    signed += "#t=1"
+    seen_file = tmp_path / "collected.json"
+    source = textwrap.dedent(IMPORT_DAG).format(url=signed, seen_file=str(seen_file))
+    (DAGS_FOLDER / "hook_lineage_import.py").write_text(source)
+    events = openlineage_events("hook_lineage_import", airflow_db, tmp_path)
+    [asset] = emulator.assets()
+    # The collector got the URL without its password, query and fragment. No installed provider
+    # converts an http(s) asset to an OpenLineage dataset, so OpenLineage drops that input (the
+    # operator names the URL in its own facets).
+    assert json.loads(seen_file.read_text()) == [[url], [f"cincopa://asset/{asset['rid']}"]]
+    assert lineage_of(events["imp"]) == ([], [("cincopa://asset", asset["rid"])])
+    written = (tmp_path / "ol.jsonl").read_text()
+    assert "SECRET1" not in written and "PASSWORD1" not in written
 
 
 def test_source_uris_leave_out_passwords_queries_and_connection_ids(tmp_path):
