@@ -35,7 +35,9 @@ def hook_lineage():
     def quiet() -> None:
         CincopaHook(cincopa_conn_id="cincopa_quiet").upload_file({video!r}, filename="quiet.mp4")
 
-    quiet() >> down(up())
+    uploaded = up()
+    quiet() >> uploaded
+    down(uploaded)
 
 
 hook_lineage()
