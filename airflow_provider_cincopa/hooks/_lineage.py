@@ -36,12 +36,18 @@ def lineage_enabled(hook: CincopaHook) -> bool:
     """
     Whether ``hook`` reports lineage: its ``lineage`` attribute, else its connection's ``lineage`` extra (default on).
 
+    The extra is read on the hook's first upload or download and kept in ``hook.lineage``.
+
     :raises CincopaInputError: the extra is neither a boolean nor one of ``true``/``false``,
         ``1``/``0``, ``yes``/``no``, ``on``/``off``.
     """
-    if hook.lineage is not None:
-        return bool(hook.lineage)
-    value = hook.get_connection(hook.cincopa_conn_id).extra_dejson.get("lineage", True)
+    if hook.lineage is None:
+        # Read once per hook, as the rest of the connection is: an export downloads many assets.
+        hook.lineage = _switch(hook.get_connection(hook.cincopa_conn_id).extra_dejson.get("lineage", True), hook)
+    return bool(hook.lineage)
+
+
+def _switch(value: object, hook: CincopaHook) -> bool:
     if isinstance(value, bool):
         return value
     switch = _SWITCH.get(str(value).strip().lower())
