@@ -66,6 +66,26 @@ def test_a_revoked_token_fails_on_the_first_try_although_retries_is_3(emulator, 
     assert deletes(emulator) == 1
 
 
+@needs_3_3
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_sensor_with_a_revoked_token_fails_on_the_first_try(emulator, airflow_db, revoked, deferrable):
+    dag_id = f"retry_revoked_sensor_{deferrable}"
+    source = HEADER + textwrap.dedent(
+        f"""
+        from airflow_provider_cincopa.sensors.cincopa import CincopaAssetSyncedSensor
+
+        with DAG({dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1),
+                 default_args={{"retries": 3, "retry_delay": timedelta(0)}}):
+            CincopaAssetSyncedSensor(task_id="wait", rid="NOSUCHRID123", cincopa_conn_id={revoked!r},
+                                     poke_interval=0.1, timeout=30, deferrable={deferrable!r})
+        """
+    )
+    dr = run_dag(DAGS_FOLDER, dag_id, source)
+    assert task_states(dr) == {"wait": "failed"}
+    assert dr.get_task_instances()[0].try_number == 1
+    assert len(emulator.requests("/v2/asset.list")) == 1
+
+
 @below_3_3
 def test_below_3_3_a_revoked_token_spends_every_retry(emulator, airflow_db, revoked):
     """The documented old behaviour: no retry policy exists, so all four tries are made."""
