@@ -69,14 +69,44 @@ def register_secret(value: str | None) -> None:
     Remember ``value`` as a secret: :func:`redact` hides it and Airflow's masker hides it in logs.
 
     Values shorter than 5 characters are not registered, for the same reason Airflow's masker
-    skips them: they would blank out ordinary words.
+    skips them: they would blank out ordinary words. On an event loop use :func:`aregister_secret`.
     """
-    if not value or len(value) < 5:
+    if _remember(value):
+        _mask(str(value))
+
+
+async def aregister_secret(value: str | None) -> None:
+    """
+    :func:`register_secret` for a coroutine (a trigger): never a sync task-SDK call on the event loop.
+
+    Airflow 3.3+ has ``amask_secret``, which tells the supervisor without blocking the loop. Below,
+    the sync masker runs in a worker thread, as 3.0 and 3.1 require of a sync SDK call made from
+    a trigger (the event loop's thread refuses it there).
+    """
+    if not _remember(value):
         return
+    try:
+        from airflow.sdk.log import amask_secret  # type: ignore[attr-defined]
+    except ImportError:  # Airflow < 3.3
+        from asgiref.sync import sync_to_async  # an Airflow dependency
+
+        await sync_to_async(_mask)(str(value))
+        return
+    await amask_secret(str(value))
+
+
+def _remember(value: str | None) -> bool:
+    """Add ``value`` to the secrets :func:`redact` hides; True when it is new and long enough to mask."""
+    if not value or len(value) < 5:
+        return False
     with _lock:
         if value in _known:
-            return
+            return False
         _known.add(value)
+    return True
+
+
+def _mask(value: str) -> None:
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - Airflow without the task SDK

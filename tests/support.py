@@ -438,3 +438,48 @@ class UnitTierGuard:
 
     def _on_engine_connect(self, connection: Any, *_branch: Any) -> None:  # SQLAlchemy 1.4 adds ``branch``
         self.breach(f"use Airflow's database ({connection.engine.url.render_as_string(hide_password=True)})")
+
+
+def openlineage_events(dag_id: str, airflow_db: Path, tmp_path: Path, **env: str) -> dict[str, dict[str, Any]]:
+    """
+    Run ``airflow dags test dag_id`` with the OpenLineage provider's file transport (its real
+    listener) and return the COMPLETE event of each task, by task id. ``env`` adds variables.
+
+    The run gets a copy of the session's database: the listener's forked children must not share
+    its file.
+    """
+    import sqlite3
+
+    events_file = tmp_path / "ol.jsonl"
+    database = tmp_path / "lineage.db"
+    with sqlite3.connect(airflow_db / "airflow.db") as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    run_env = {
+        **os.environ,
+        **env,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",  # where the provider has it: no fork at all
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "cincopa-tests",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    complete = {}
+    for event in map(json.loads, events_file.read_text().splitlines()):
+        if event.get("eventType") == "COMPLETE" and "." in event["job"]["name"]:
+            complete[event["job"]["name"].split(".")[-1]] = event
+    return complete
+
+
+def lineage_of(event: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(inputs, outputs)`` of an OpenLineage event, each dataset as ``(namespace, name)``."""
+    inputs = [(d["namespace"], d["name"]) for d in event["inputs"]]
+    outputs = [(d["namespace"], d["name"]) for d in event["outputs"]]
+    return inputs, outputs

@@ -23,7 +23,7 @@ from airflow_provider_cincopa.exceptions import CincopaInputError
 from airflow_provider_cincopa.hooks._library import JOURNAL
 from airflow_provider_cincopa.links.cincopa import ASSET_XCOM_KEY
 from tests.conftest import DAGS_FOLDER
-from tests.support import make_file, run_dag, task_states, xcom
+from tests.support import lineage_of, make_file, openlineage_events, run_dag, task_states, xcom
 from tests.test_links import xcom_value
 
 pytestmark = pytest.mark.emulator
@@ -244,29 +244,5 @@ def test_openlineage_sees_the_cincopa_asset_in_and_the_file_out(emulator, airflo
     (DAGS_FOLDER / f"{dag_id}.py").write_text(
         HEADER + f"with DAG({dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)):\n    {body}\n"
     )
-    events_file = tmp_path / "ol.jsonl"
-    # A copy of the session's database: the listener's forked children must not share its file.
-    import sqlite3
-
-    database = tmp_path / "lineage.db"
-    with sqlite3.connect(airflow_db / "airflow.db") as source, sqlite3.connect(database) as copy:
-        source.backup(copy)
-    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
-    env = {
-        **os.environ,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
-        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "cincopa-tests",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    [event] = [
-        e
-        for e in map(json.loads, events_file.read_text().splitlines())
-        if e.get("eventType") == "COMPLETE" and e["job"]["name"].endswith(".download")
-    ]
-    assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [("cincopa://asset", rid)]
-    assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [("file", str(tmp_path / "out" / "lineage.mp4"))]
+    event = openlineage_events(dag_id, airflow_db, tmp_path)["download"]
+    assert lineage_of(event) == ([("cincopa://asset", rid)], [("file", str(tmp_path / "out" / "lineage.mp4"))])

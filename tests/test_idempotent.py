@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from airflow_provider_cincopa.assets import asset_uri, rid_of
 from tests.conftest import DAGS_FOLDER
-from tests.support import dag_bag, make_file, task_states, xcom
+from tests.support import dag_bag, lineage_of, make_file, openlineage_events, task_states, xcom
 from tests.test_operators import dag_source, run
 
 
@@ -163,36 +158,9 @@ def test_openlineage_sees_the_source_file_and_the_cincopa_asset(emulator, airflo
         )
     )
     events_file = tmp_path / "ol.jsonl"
-    # The listener forks a child per task event that may use the parent's database connection:
-    # the run gets a copy of the session's database, never the file the other tests share.
-    import sqlite3
-
-    database = tmp_path / "lineage.db"
-    with sqlite3.connect(airflow_db / "airflow.db") as source, sqlite3.connect(database) as copy:
-        source.backup(copy)
-    env = {
-        **os.environ,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
-        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",  # where the provider has it: no fork at all
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(events_file), "append": True}
-        ),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "cincopa-tests",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    complete = openlineage_events(dag_id, airflow_db, tmp_path)
     rids = {a["filename"]: a["rid"] for a in emulator.assets()}
-    complete = {}
-    for line in events_file.read_text().splitlines():
-        event = json.loads(line)
-        if event.get("eventType") == "COMPLETE" and "." in event["job"]["name"]:
-            complete[event["job"]["name"].split(".")[-1]] = event
-    seen = {
-        task: ([(d["namespace"], d["name"]) for d in e["inputs"]], [(d["namespace"], d["name"]) for d in e["outputs"]])
-        for task, e in complete.items()
-    }
+    seen = {task: lineage_of(event) for task, event in complete.items()}
     host = url.split("/")[2].split(":")[0]
     assert seen == {
         "up": ([("file", str(video))], [("cincopa://asset", rids["lineage.mp4"])]),

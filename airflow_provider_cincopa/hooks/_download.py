@@ -37,6 +37,7 @@ from airflow_provider_cincopa.exceptions import (
 from airflow_provider_cincopa.hooks._assets import AssetsAPI, _version_links
 from airflow_provider_cincopa.hooks._destinations import Destination, Writer, open_destination
 from airflow_provider_cincopa.hooks._download_body import BLOCK, Progress
+from airflow_provider_cincopa.hooks._lineage import lineage_enabled, report_download
 from airflow_provider_cincopa.hooks._params import comma_list, required
 from airflow_provider_cincopa.hooks._transport import TransientError, describe
 from airflow_provider_cincopa.redaction import printable, redact
@@ -210,7 +211,10 @@ class DownloadsAPI(AssetsAPI):
         if existing is not None and if_exists == "skip" and existing == link.filesize:
             log.info("%s already has the %d bytes of %s of %s: skipped", printable(where.uri), existing, link.key, rid)
             return DownloadResult(rid, link.key, where.uri, existing, _local_sha256(where), skipped=True)
+        report_lineage = lineage_enabled(self)
         size, sha256 = self.download_url(str(link.url), where, size=link.filesize)
+        if report_lineage:
+            report_download(self, rid, where.uri)
         return DownloadResult(rid, link.key, where.uri, size, sha256)
 
     def export_assets(

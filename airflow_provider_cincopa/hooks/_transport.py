@@ -45,6 +45,8 @@ class ConnectionSettings:
     retry_deadline: float
     #: The connection extra ``max_parallel_chunks``: every upload's default unless one is given.
     max_parallel_chunks: int | None = None
+    #: The connection extra ``lineage``: whether the hook reports to the hook lineage collector.
+    lineage: bool = True
 
     def __repr__(self) -> str:
         # Printed while debugging a DAG, this lands in the task log: the token never goes with it.

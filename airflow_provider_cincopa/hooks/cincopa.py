@@ -18,6 +18,7 @@ from airflow_provider_cincopa.hooks._account import PortalsAPI, TokensAPI, Webho
 from airflow_provider_cincopa.hooks._assets import META_FIELDS, AssetsAPI, register_upload_url
 from airflow_provider_cincopa.hooks._download import DownloadsAPI
 from airflow_provider_cincopa.hooks._galleries import GalleriesAPI
+from airflow_provider_cincopa.hooks._lineage import lineage_switch
 from airflow_provider_cincopa.hooks._params import check_positive, clean_params
 from airflow_provider_cincopa.hooks._request_policy import RequestFailed, for_call
 from airflow_provider_cincopa.hooks._transport import (
@@ -32,7 +33,7 @@ from airflow_provider_cincopa.hooks._transport import (
     parse_api_answer,
     retry_when_retryable,
 )
-from airflow_provider_cincopa.redaction import redact, register_secret
+from airflow_provider_cincopa.redaction import aregister_secret, redact, register_secret
 
 # META_FIELDS and register_upload_url stay importable from here, where they were first published.
 __all__ = ["META_FIELDS", "CincopaHook", "register_upload_url", "user_agent"]
@@ -98,9 +99,10 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         """The connection, read once, with the token registered with the secrets masker."""
         return self._settings_from(self.get_connection(self.cincopa_conn_id))
 
-    def _settings_from(self, conn: Connection) -> ConnectionSettings:
+    def _settings_from(self, conn: Connection, *, mask: bool = True) -> ConnectionSettings:
         token = conn.password or ""
-        register_secret(token)
+        if mask:  # the async path masks it with aregister_secret instead
+            register_secret(token)
         if not token:
             raise CincopaInputError(
                 f"The Airflow connection {self.cincopa_conn_id!r} has no API token: put the Cincopa "
@@ -115,6 +117,7 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
             retries=int(_positive(extra.get("retries"), DEFAULT_RETRIES, "retries")),
             retry_deadline=_positive(extra.get("retry_deadline"), DEFAULT_RETRY_DEADLINE, "retry_deadline"),
             max_parallel_chunks=_parallel_chunks(extra.get("max_parallel_chunks")),
+            lineage=lineage_switch(extra.get("lineage", True), self.cincopa_conn_id),
         )
 
     @cached_property
@@ -234,9 +237,7 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         :param http_method: ``GET`` or ``POST`` (the parameters go in the query string either way).
         """
         if self._async_settings is None:
-            self._async_settings = await _async_client.read_settings(
-                self.cincopa_conn_id, lambda: aread_connection(self.cincopa_conn_id, self._settings_from)
-            )
+            self._async_settings = await _async_client.read_settings(self.cincopa_conn_id, self._aread_settings)
         settings = self._async_settings
         if self._aclient is None:
             # Shared by every hook on this event loop and connection: one SSL context, one pool.
@@ -251,6 +252,11 @@ class CincopaHook(DownloadsAPI, AssetsAPI, GalleriesAPI, TokensAPI, PortalsAPI, 
         except CincopaError as exc:  # the request policy's: a redirect, TLS, a size
             raise for_call(exc, method) from None
         return parse_api_answer(method, answer.status_code, answer.text, answer.retry_after)
+
+    async def _aread_settings(self) -> ConnectionSettings:
+        settings = await aread_connection(self.cincopa_conn_id, lambda conn: self._settings_from(conn, mask=False))
+        await aregister_secret(settings.token)
+        return settings
 
     async def aclose(self) -> None:
         """Let go of the shared async client; the last hook on this event loop to do so closes it."""

@@ -122,7 +122,10 @@ class UploadHost(Protocol):
 
 
 class UploadingHost(UploadHost, Protocol):
-    """An :class:`UploadHost` that also hands out upload URLs: what ``upload_file`` runs on."""
+    """An :class:`UploadHost` that also hands out upload URLs and reports lineage: what ``upload_file`` runs on."""
+
+    #: The hook's lineage switch (``hooks/_lineage.py``): None follows the connection's extra.
+    lineage: bool | None
 
     def get_upload_url(
         self, *, gallery_fid: str | None = None, attach_to_rid: str | None = None, attach_type: str | None = None

@@ -24,6 +24,7 @@ from airflow_provider_cincopa.operators._ingest import (
     file_dataset,
     url_dataset,
 )
+from airflow_provider_cincopa.operators._retry import use_default_retry_policy
 from airflow_provider_cincopa.redaction import printable, redact, register_secret, register_url_secrets
 
 if TYPE_CHECKING:
@@ -72,11 +73,15 @@ class _CincopaOperator(BaseOperator):
     def __init__(self, *, cincopa_conn_id: str = CincopaHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cincopa_conn_id = cincopa_conn_id
+        use_default_retry_policy(self, kwargs)
 
     @cached_property
     def hook(self) -> CincopaHook:
         """The hook, created on first use (never in ``__init__``)."""
-        return CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        hook = CincopaHook(cincopa_conn_id=self.cincopa_conn_id)
+        if hasattr(self, "get_openlineage_facets_on_complete"):
+            hook.lineage = False  # the operator reports its own OpenLineage facets: not twice
+        return hook
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         """Render, registering ``secret_fields`` and ``secret_url_fields`` before the rendered fields are stored."""

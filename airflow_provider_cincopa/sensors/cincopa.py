@@ -21,6 +21,7 @@ from airflow_provider_cincopa.exceptions import (
 )
 from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
+from airflow_provider_cincopa.operators._retry import use_default_retry_policy
 from airflow_provider_cincopa.redaction import redact
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ class _CincopaTriggerSensor(StartFromTriggerMixin, BaseSensorOperator):
     operator_extra_links = (CincopaAssetLink(),)
 
     cincopa_conn_id: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        use_default_retry_policy(self, kwargs)
 
     @cached_property
     def hook(self) -> CincopaHook:
