@@ -21,6 +21,7 @@ from airflow_provider_cincopa.hooks.upload import (
     hold_back_completing,
     mask_upload_url,
 )
+from tests.support import airflow_version
 
 pytestmark = pytest.mark.unit
 
@@ -170,6 +171,8 @@ def test_sealed_upload_state_repr_shows_no_state():
     store = Store()
     sealed = SealedUploadState(store, {"source": "/data/v.mp4"}, Log())
     sealed.save(ResumeState(upload_url="https://h/u?hash=SECRETHASH12345", unique_id="u", filename="v.mp4", size=1))
-    assert store, "the test's Fernet key is set: the state was saved"
+    if airflow_version() >= (3, 3):  # below 3.3 nothing is sealed (no task SDK crypto): nothing saved
+        assert store, "the test's Fernet key is set: the state was saved"
     for shown in (repr(sealed), str(sealed)):
-        assert shown == "SealedUploadState(key='cincopa_upload', enabled=True)"
+        assert shown == f"SealedUploadState(key='cincopa_upload', enabled={sealed.enabled})"
+        assert "SECRETHASH" not in shown
