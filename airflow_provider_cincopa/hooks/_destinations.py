@@ -235,7 +235,9 @@ class ObjectDestination:
         try:
             self.path.fs.invalidate_cache(self.path.path)
             with self.path.open("r", encoding="utf-8") as f:
-                yield from f
+                # readline, not iteration: Airflow 3.0's ObjectStoragePath wraps the file in an
+                # object with __getitem__ but no __iter__, so iterating it fails.
+                yield from iter(f.readline, "")
         except FileNotFoundError:
             return
 
