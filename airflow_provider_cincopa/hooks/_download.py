@@ -35,8 +35,6 @@ from airflow_provider_cincopa.exceptions import (
     CincopaVersionNotFoundError,
 )
 from airflow_provider_cincopa.hooks._assets import AssetsAPI, _version_links
-from airflow_provider_cincopa.hooks._destinations import Destination, Writer, open_destination
-from airflow_provider_cincopa.hooks._download_body import BLOCK, Progress
 from airflow_provider_cincopa.hooks._lineage import lineage_enabled, report_download
 from airflow_provider_cincopa.hooks._params import comma_list, required
 from airflow_provider_cincopa.hooks._transport import TransientError, describe
@@ -46,6 +44,8 @@ if TYPE_CHECKING:
     import requests
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_cincopa.hooks._destinations import Destination, Writer
+    from airflow_provider_cincopa.hooks._download_body import Progress
     from airflow_provider_cincopa.hooks._library import ExportResult, RestoreResult, RestoringHost
     from airflow_provider_cincopa.types import VersionLink
 
@@ -202,6 +202,9 @@ class DownloadsAPI(AssetsAPI):
         rid = str(required(rid, "rid"))
         item = asset if asset is not None else self.get_asset(rid)
         link = pick_version(item, version)
+        # Imported here, not at the top: a DAG file that imports the operators does not pay for them.
+        from airflow_provider_cincopa.hooks._destinations import open_destination
+
         where = open_destination(destination, destination_conn_id)
         if str(destination).endswith("/"):
             where = where.child(version_filename(item, link))
@@ -267,6 +270,8 @@ class DownloadsAPI(AssetsAPI):
         :param destination: where to write (``_destinations.open_destination``).
         :param size: the size the file must have (``filesize``); None takes the CDN's word.
         """
+        from airflow_provider_cincopa.hooks._download_body import Progress
+
         progress = Progress(url, size)
         writer = destination.open(size or 0)
         started = time.monotonic()
@@ -324,6 +329,7 @@ class DownloadsAPI(AssetsAPI):
 def _local_sha256(where: Destination) -> str | None:
     """The sha256 of a local file (read from disk, no CDN request); None for an object."""
     from airflow_provider_cincopa.hooks._destinations import LocalDestination
+    from airflow_provider_cincopa.hooks._download_body import BLOCK
 
     if not isinstance(where, LocalDestination):
         return None  # reading an object back costs as much as downloading it
