@@ -53,7 +53,7 @@ nitpick_ignore_regex = [
         r"AsyncIterator|Sequence|Mapping|Path|Retrying|BaseHook|BaseOperator|BaseSensorOperator|BaseTrigger|"
         r"BaseEventTrigger|BaseOperatorLink|PokeReturnValue|TaskInstanceKey|Popen|Event|Logger|T|"
         r"ProgressCallback|ResumeState|ConnectionSettings|CincopaHook|UploadFromUrlStatus|UploadResult|"
-        r"DownloadResult|ExportResult|RestoreResult|RestoringHost|UploadingHost|LineageHost|"
+        r"DownloadResult|ExportResult|RestoreResult|RestoringHost|UploadingHost|LineageHost|Destination|Writer|Progress|"
         r"json|dict|list|str|int|float|bool|bytes|None|NoneType|object)",
     ),
 ]
