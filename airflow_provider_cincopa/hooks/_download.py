@@ -54,6 +54,18 @@ MAX_REDIRECTS = 5
 IF_EXISTS = ("overwrite", "skip", "fail")
 
 
+def check_if_exists(value: object, who: str = "") -> None:
+    """
+    Refuse an ``if_exists`` that is not one of :data:`IF_EXISTS` (a download's, not an upload's).
+
+    :param value: what the caller gave.
+    :param who: put before the message, e.g. ``"Task 'x': "``.
+    :raises CincopaInputError: naming the choices.
+    """
+    if value not in IF_EXISTS:
+        raise CincopaInputError(f"{who}if_exists must be one of {list(IF_EXISTS)}, got {value!r}")
+
+
 log = logging.getLogger(__name__)
 
 
@@ -197,8 +209,7 @@ class DownloadsAPI(AssetsAPI):
             :class:`~airflow_provider_cincopa.exceptions.CincopaDestinationExistsError`.
         :param asset: the asset's ``asset.list`` item when the caller has it (saves one call).
         """
-        if if_exists not in IF_EXISTS:
-            raise CincopaInputError(f"if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}")
+        check_if_exists(if_exists)
         rid = str(required(rid, "rid"))
         item = asset if asset is not None else self.get_asset(rid)
         link = pick_version(item, version)

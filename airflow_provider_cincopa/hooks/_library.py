@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_cincopa.exceptions import CincopaHlsVersionError, CincopaInputError, CincopaVersionNotFoundError
 from airflow_provider_cincopa.hooks._destinations import Destination, open_destination
 from airflow_provider_cincopa.hooks._download import pick_version, safe_filename
+from airflow_provider_cincopa.hooks._metadata import META_FIELDS
 from airflow_provider_cincopa.redaction import printable
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ MANIFEST_FIELDS = (
     "type",
     "modified",
 )
-#: The metadata a restore sets again (``asset.set_meta``).
-RESTORED_META = ("caption", "description", "long_description", "related_link_text", "related_link_url", "reference_id")
+#: The metadata a restore sets again (``asset.set_meta``): every field but tags, which are set as a list.
+RESTORED_META = tuple(field for field in META_FIELDS if field != "tags")
 
 
 log = logging.getLogger(__name__)

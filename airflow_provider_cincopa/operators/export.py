@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cincopa.exceptions import CincopaInputError
-from airflow_provider_cincopa.hooks._download import IF_EXISTS
+from airflow_provider_cincopa.hooks._download import check_if_exists
 from airflow_provider_cincopa.links.cincopa import CincopaAssetLink, remember_asset
 from airflow_provider_cincopa.operators._ingest import file_dataset
 from airflow_provider_cincopa.operators.cincopa import _CincopaOperator
@@ -55,10 +55,7 @@ class CincopaDownloadAssetOperator(_CincopaOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS:
-            raise CincopaInputError(
-                f"Task {self.task_id!r}: if_exists must be one of {list(IF_EXISTS)}, got {if_exists!r}"
-            )
+        check_if_exists(if_exists, f"Task {self.task_id!r}: ")
         self.rid = rid
         self.destination_path = destination_path
         self.version = version
