@@ -467,6 +467,21 @@ def test_operator_on_kill_aborts_its_import(emulator, media_server):
     assert record["status"] == "aborted" and f"import {record['status_id']} failed" in str(error)
 
 
+def test_operator_on_kill_before_the_status_id_arrives_aborts_the_import(emulator, media_server):
+    """A kill after Cincopa started the import but before its answer arrived still aborts it."""
+    from airflow_provider_cincopa.exceptions import CincopaUploadFromUrlError
+    from airflow_provider_cincopa.operators.cincopa import CincopaUploadFromUrlOperator
+
+    # The import exists in Cincopa while its answer (the status_id) is held back.
+    held = {"path_prefix": "/v2/asset.upload_from_url.json", "seconds": 1.5, "after_body": True}
+    emulator.faults(import_rate=1000, latency=held)
+    source = media_server.add("kill-early.mp4", b"k" * 100_000)
+    op = CincopaUploadFromUrlOperator(task_id="imp", source_url=source, poll_interval=0.1)
+    error = kill_while_running(op, lambda: emulator.state()["url_imports"], CincopaUploadFromUrlError)
+    [record] = emulator.state()["url_imports"]
+    assert record["status"] == "aborted" and f"import {record['status_id']} failed" in str(error)
+
+
 def test_upload_operator_on_kill_stops_sending(emulator, tmp_path):
     from airflow_provider_cincopa.exceptions import CincopaUploadError
     from airflow_provider_cincopa.operators.cincopa import CincopaUploadFileOperator

@@ -263,6 +263,7 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         looked up (set it where the asset is known, e.g. after the sensor), and ``"reuse"`` skips
         this task and the waits after it.
     :param wait_for_completion: wait for the asset and return its rid; else return the status_id.
+        Killing a task that waits aborts its import; an import no task waits for is left to run.
     :param poll_interval: seconds between two status calls.
     :param timeout: seconds to wait for the import; None waits as long as the task may run.
     :param deferrable: wait in the triggerer instead of a worker slot.
@@ -319,9 +320,11 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
         # The import this try started or reconnected to (for on_kill), and the asset it made.
         self._status_id: str | None = None
         self._rid: str | None = None
+        self._killed = CancelFlag()
 
     def execute(self, context: Context) -> str | None:
         """Start (or reconnect to) the import, then wait for it here or in the triggerer."""
+        self._killed.clear()
         existing = self.hook.find_existing_asset(self.reference_id, if_exists=self.if_exists)
         if existing and not self.wait_for_completion:
             # There is no import to hand a status_id on for: the waiting steps after it are skipped.
@@ -341,6 +344,11 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
             attach_type=self.attach_type,
         )
         self.log.info("Cincopa import of %s started: status_id %s", printable(redact(self.source_url)), status_id)
+        # A kill can arrive after Cincopa started the import but before its status_id got here:
+        # on_kill found nothing to abort then, so the abort happens now.
+        self._status_id = status_id
+        if self._killed.is_set():
+            self._abort_import(status_id)
         return status_id
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
@@ -384,9 +392,14 @@ class CincopaUploadFromUrlOperator(CincopaLineageMixin, ResumableJobMixin, Cinco
 
     def on_kill(self) -> None:
         """A user killed the task while it waited: abort the import it started."""
-        if self._status_id and self.wait_for_completion:
-            self.hook.abort_upload_from_url(self._status_id)
-            self.log.info("Aborted Cincopa import %s", self._status_id)
+        self._killed.set()
+        if self._status_id:
+            self._abort_import(self._status_id)
+
+    def _abort_import(self, status_id: str) -> None:
+        if self.wait_for_completion:
+            self.hook.abort_upload_from_url(status_id)
+            self.log.info("Aborted Cincopa import %s", status_id)
 
     def _defer(self, status_id: str) -> None:
         from airflow_provider_cincopa.triggers.cincopa import CincopaUploadStatusTrigger
