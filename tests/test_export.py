@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_cincopa.exceptions import CincopaInputError
-from airflow_provider_cincopa.hooks._library import JOURNAL
+from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError
+from airflow_provider_cincopa.hooks._library import JOURNAL, RESTORE_LOG
 from airflow_provider_cincopa.links.cincopa import ASSET_XCOM_KEY
 from tests.conftest import DAGS_FOLDER
 from tests.support import lineage_of, make_file, openlineage_events, run_dag, task_states, xcom
@@ -246,3 +246,37 @@ def test_openlineage_sees_the_cincopa_asset_in_and_the_file_out(emulator, airflo
     )
     event = openlineage_events(dag_id, airflow_db, tmp_path)["download"]
     assert lineage_of(event) == ([("cincopa://asset", rid)], [("file", str(tmp_path / "out" / "lineage.mp4"))])
+
+
+def test_a_restore_cut_short_after_an_upload_is_finished_without_uploading_again(emulator, hook, tmp_path):
+    """Cincopa refuses one asset's metadata after its upload: the next run sets it on that asset."""
+    library = upload_library(hook, tmp_path / "source")
+    dest = tmp_path / "backup"
+    hook.export_assets(str(dest))
+    for asset in library.values():
+        hook.delete_asset(asset["rid"])
+
+    # The first set_meta of the restore is refused (a 200 with success:false is not retried).
+    refused = {"path_prefix": "/v2/asset.set_meta", "status": 200, "body": '{"success": false, "message": "busy"}'}
+    emulator.faults(fail=[{**refused, "times": 1}])
+    with pytest.raises(CincopaApiError, match="busy"):
+        hook.restore_assets(str(dest / "manifest.jsonl"))
+    [orphan] = emulator.assets()
+    assert orphan["caption"] == ""
+    emulator.clear_faults()
+
+    assert hook.restore_assets(str(dest / "manifest.jsonl")).to_dict() == {"restored": 3, "skipped": 0}
+    now = {a["filename"]: a for a in emulator.assets()}
+    assert len(emulator.assets()) == 3 and now[orphan["filename"]]["rid"] == orphan["rid"], "no second upload"
+    assert {name: a["caption"] for name, a in now.items()} == {n: a["caption"] for n, a in library.items()}
+
+
+def test_a_restore_log_record_edited_by_hand_is_named(emulator, hook, tmp_path):
+    library = upload_library(hook, tmp_path / "source")
+    dest = tmp_path / "backup"
+    hook.export_assets(str(dest))
+    old = library["talk.mp4"]["rid"]
+    (dest / RESTORE_LOG).mkdir()
+    (dest / RESTORE_LOG / f"{old}.json").write_text("{not json")
+    with pytest.raises(CincopaInputError, match=rf"restore log .*{old}.json is not JSON: remove it to restore {old}"):
+        hook.restore_assets(str(dest / "manifest.jsonl"))

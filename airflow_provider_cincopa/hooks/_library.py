@@ -16,7 +16,10 @@ spooled to a temporary file, and at most ``2 * max_parallel_downloads`` download
 **Restore.** Each manifest entry's file is uploaded with ``upload_file`` (parallel chunks,
 resume) and its metadata set; entries whose asset still exists (its rid, or an asset with its
 ``reference_id``) are skipped, and a log beside the manifest (``.cincopa-restore-log/<old
-rid>.json``: old rid -> new rid) makes a re-run skip what an earlier one restored.
+rid>.json``: old rid -> new rid) makes a re-run skip what an earlier one restored. The log is
+written as soon as the upload made the new asset, marked while its metadata is still to set: a
+run that failed between the two (Cincopa refused the metadata, the worker died) is finished by
+the next one, which sets the metadata on that asset instead of uploading the file again.
 """
 
 from __future__ import annotations
@@ -294,16 +297,32 @@ class LibraryRestore:
                 path = str(entry["path"])
             except (ValueError, KeyError, TypeError):
                 raise CincopaInputError(f"{self.manifest.uri} line {number} is not a manifest entry") from None
-            if self._still_there(entry, old):
+            earlier = self._earlier_run(old)
+            if earlier.get("meta_pending") and self.hook.asset_exists(str(earlier["new_rid"])):
+                log.info("Asset %s was uploaded as %s by an earlier run: setting its metadata", old, earlier["new_rid"])
+                self._set_meta(entry, old, str(earlier["new_rid"]))
+                restored += 1
+                continue
+            if self._still_there(entry, old, earlier.get("new_rid")):
                 skipped += 1
                 continue
             self._restore(entry, old, path)
             restored += 1
         return RestoreResult(restored, skipped)
 
-    def _still_there(self, entry: dict[str, Any], old: str) -> bool:
-        record = self.log.child(f"{old}.json").read_text()
-        new = json.loads(record).get("new_rid") if record else None
+    def _earlier_run(self, old: str) -> dict[str, Any]:
+        """What an earlier run logged for this entry (``new_rid``, ``meta_pending``), or nothing."""
+        record = self.log.child(f"{old}.json")
+        text = record.read_text()
+        try:
+            saved = json.loads(text) if text else {}
+        except ValueError:  # records are written whole: this one was edited by hand
+            raise CincopaInputError(
+                f"The restore log {record.uri} is not JSON: remove it to restore {old} again"
+            ) from None
+        return saved if isinstance(saved, dict) and saved.get("new_rid") else {}
+
+    def _still_there(self, entry: dict[str, Any], old: str, new: str | None) -> bool:
         for rid in (new, old):
             if rid and self.hook.asset_exists(str(rid)):
                 log.info("Asset %s is there as %s: not restored", old, rid)
@@ -319,10 +338,17 @@ class LibraryRestore:
             raise CincopaInputError(f"Manifest entry {old} has a path outside the export: {printable(path)}")
         filename = safe_filename(str(entry.get("filename") or ""), path.rsplit("/", 1)[-1])
         result = self.hook.upload_file(f"{self.base}{path}", filename=filename, source_conn_id=self.conn_id)
+        log.info("Uploaded %s as %s (%d bytes)", old, result.rid, result.size)
+        self._set_meta(entry, old, result.rid)
+
+    def _set_meta(self, entry: dict[str, Any], old: str, new: str) -> None:
+        """Set the entry's metadata on the asset restored as ``new``, logging it pending until then."""
         meta: dict[str, Any] = {k: entry.get(k) for k in RESTORED_META if entry.get(k)}
         if tags_of(entry.get("tags")):
             meta["tags"] = tags_of(entry.get("tags"))
+        record = self.log.child(f"{old}.json")
         if meta:
-            self.hook.set_meta(result.rid, **meta)
-        self.log.child(f"{old}.json").write_text(json.dumps({"old_rid": old, "new_rid": result.rid}))
-        log.info("Restored %s as %s (%d bytes)", old, result.rid, result.size)
+            record.write_text(json.dumps({"old_rid": old, "new_rid": new, "meta_pending": True}))
+            self.hook.set_meta(new, **meta)
+        record.write_text(json.dumps({"old_rid": old, "new_rid": new}))
+        log.info("Restored %s as %s", old, new)
