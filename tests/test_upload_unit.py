@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_cincopa.exceptions import CincopaInputError, CincopaSourceChangedError
+from airflow_provider_cincopa.hooks._chunk_body import ChunkBody
 from airflow_provider_cincopa.hooks._parallel import ChunkGate
 from airflow_provider_cincopa.hooks.sources import LocalSource, open_source
 from airflow_provider_cincopa.hooks.upload import (
-    ChunkBody,
     ResumeState,
     UploadTry,
     hold_back_completing,

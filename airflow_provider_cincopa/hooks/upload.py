@@ -10,8 +10,9 @@ the server takes a repeated chunk again, so a chunk is always safe to retry.
 What a chunk sent *after* the file completed is answered is not public (the same rid, a plain
 ``done``, a refusal: our guess is any of them). So whenever every byte is acknowledged but no
 answer named the asset (a lost answer, a worker killed right after the completing chunk), the
-upload looks the asset up by file name, size and time (:func:`find_created_asset`) and adopts it,
-and starts over only when no such asset exists.
+upload looks the asset up by file name, size and time (``find_created_asset`` in
+``_upload_answers.py``, beside the reading of each answer) and adopts it, and starts over only
+when no such asset exists. A chunk's body is ``_chunk_body.ChunkBody``.
 
 The asset is made of the bytes of one version of the file: the chunk that completes the file is
 sent last, alone, once every other chunk is acknowledged, and only after the source was checked
@@ -27,7 +28,6 @@ owns that try's status, error, stop flag, ranges in flight and counters, as s3tr
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -44,25 +43,22 @@ from tenacity import Retrying, stop_after_attempt, stop_after_delay
 
 from airflow_provider_cincopa.exceptions import (
     CincopaAuthError,
-    CincopaHttpError,
     CincopaInputError,
-    CincopaSourceChangedError,
     CincopaUploadError,
 )
 from airflow_provider_cincopa.hooks._answers import number
+from airflow_provider_cincopa.hooks._chunk_body import ChunkBody
 from airflow_provider_cincopa.hooks._parallel import ChunkGate, Flight, auto_chunk_size
 from airflow_provider_cincopa.hooks._transport import (
     BackoffWithRetryAfter,
-    MalformedAnswerError,
     TransientError,
     describe,
-    is_transient_status,
     retry_when_retryable,
-    seconds_from_header,
 )
+from airflow_provider_cincopa.hooks._upload_answers import NEW_RESOURCE, find_created_asset, parse_upload_answer
 from airflow_provider_cincopa.hooks.sources import Source, open_source
 from airflow_provider_cincopa.ranges import add_range
-from airflow_provider_cincopa.redaction import REDACTED, printable, redact
+from airflow_provider_cincopa.redaction import REDACTED, printable
 from airflow_provider_cincopa.types import UploadResult
 
 if TYPE_CHECKING:
@@ -81,9 +77,6 @@ ASSET_LOOKUP_WAIT = 30.0
 #: The most bytes sent after every other chunk was answered (the completing chunk, sent alone):
 #: one disk block, so a capped path loses little parallelism to it.
 COMPLETING_PIECE = 1024 * 1024
-#: Slack for clocks when matching an asset's ``modified`` time against the upload's start.
-CLOCK_SKEW = 600.0
-_NEW_RESOURCE = re.compile(r"new resource id (\d+) (\S+)")
 
 
 class UploadHost(Protocol):
@@ -300,7 +293,7 @@ class UploadTry:
 
     def acknowledge(self, start: int, end: int, answer: str) -> tuple[int, int]:
         """Record a chunk the host took (and the asset its answer names); the bytes done and total."""
-        created = _NEW_RESOURCE.search(answer)
+        created = NEW_RESOURCE.search(answer)
         with self._lock:
             self.state.add_done(start, end)
             if created:
@@ -679,172 +672,3 @@ def hold_back_completing(
 
 def _result(state: ResumeState) -> UploadResult:
     return UploadResult(rid=str(state.rid), id=state.id or 0, filename=state.filename, size=state.size)
-
-
-class ChunkBody:
-    """
-    ``source[start:end]`` as a request body of known length, read one block at a time.
-
-    requests sends an object with ``__len__`` and ``__iter__`` (and no ``read``) with that
-    ``Content-Length``, and urllib3 hands each item it yields straight to ``socket.sendall``. So a
-    whole block (1 MiB from disk) goes to the kernel in one call, read with ``preadv`` into one
-    buffer reused for every block of the chunk: no Python loop per 16 KiB (what a file-like body
-    costs: urllib3 reads it 16 KiB at a time), no slicing copies, no fresh 1 MiB allocation per
-    block. Each block is sent before the next is read, so reusing the buffer is safe, and memory
-    stays one block per chunk in flight.
-
-    :param source: what to read.
-    :param start: first byte.
-    :param end: exclusive end.
-    :param name: the file name, for errors.
-    :param on_read: called with the size of each block read (progress).
-    :param on_end: called once the last block went to the socket (the next chunk may start).
-    :param before_last: called after the last block was read and before it is handed on; what it
-        raises aborts the request before its body is complete (the completing chunk checks there
-        that the source did not change while its bytes were read).
-    """
-
-    def __init__(
-        self,
-        source: Source,
-        start: int,
-        end: int,
-        name: str,
-        on_read: Callable[[int], None],
-        on_end: Callable[[], None],
-        before_last: Callable[[], None] | None = None,
-    ) -> None:
-        self.source, self.start, self.end, self.name = source, start, end, name
-        self.on_read, self.on_end, self.before_last = on_read, on_end, before_last
-
-    def __len__(self) -> int:
-        return self.end - self.start
-
-    def __iter__(self) -> Iterator[memoryview]:
-        offset, block = self.start, min(self.source.block_size, self.end - self.start)
-        read_into = getattr(self.source, "read_into", None)
-        buffer = memoryview(bytearray(block if read_into is not None else 0))
-        while offset < self.end:
-            wanted = min(block, self.end - offset)
-            if read_into is not None:
-                data = buffer[: read_into(offset, buffer[:wanted])]
-            else:  # a source without read_into (object storage): its bytes as they come
-                data = memoryview(self.source.read_at(offset, wanted))
-            if len(data) < wanted:
-                raise CincopaSourceChangedError(
-                    f"The file {self.name} shrank during upload (nothing at byte {offset + len(data)}): "
-                    "upload a file that is no longer being written"
-                )
-            offset += wanted
-            if offset >= self.end and self.before_last is not None:
-                self.before_last()
-            self.on_read(wanted)
-            yield data
-        self.on_end()  # urllib3 asks for the next block only after sendall() took this one
-
-
-def parse_upload_answer(filename: str, status_code: int, text: str, retry_after: str | None = None) -> str:
-    """
-    Check one upload-host answer and return its text, or raise.
-
-    The status decides first. HTTP 403: the upload URL is not (or no longer) accepted. 429 and
-    every 5xx are transient whatever the body says: a gateway's error page or a bare ``internal
-    error`` contains the word ``error`` too. Only a non-retryable answer whose text says ``error``
-    is Cincopa refusing the file (quota, refused file), fatal as Cincopa's own clients treat it.
-    A 200 with neither ``done`` nor a resource id is treated as truncated and sent again.
-    """
-    flat = " ".join(text.split())
-    said = redact(flat[:300])
-    if status_code == 403:
-        raise CincopaAuthError(
-            f"The upload host refused {filename} with HTTP 403 ({said}): the upload URL expired or is invalid",
-            method="upload",
-            status_code=403,
-        )
-    if is_transient_status(status_code):
-        raise TransientError(
-            f"The upload host answered HTTP {status_code} for {filename}: {said}",
-            method="upload",
-            status_code=status_code,
-            retry_after=seconds_from_header(retry_after),
-        )
-    if "error" in text.lower():
-        raise CincopaUploadError(
-            f"Cincopa refused the upload of {filename}: {said}", method="upload", status_code=status_code
-        )
-    if status_code != 200:
-        raise CincopaHttpError(
-            f"The upload host answered HTTP {status_code} for {filename}: {said}",
-            method="upload",
-            status_code=status_code,
-        )
-    if not _NEW_RESOURCE.search(text) and "done" not in text.lower():
-        raise MalformedAnswerError(
-            f"The upload host's answer for {filename} is not one it sends: {said!r}", method="upload"
-        )
-    return text
-
-
-def find_created_asset(
-    hook: UploadHost, *, filename: str, size: int, since: float, wait: float
-) -> dict[str, Any] | None:
-    """
-    The asset an upload made without naming it: same file name and size, not older than the
-    upload (give or take :data:`CLOCK_SKEW`), looked up through ``asset.list`` for up to ``wait``
-    seconds, since a new asset may take a moment to be listed.
-
-    Returns None when there is none, and also when several match: adopting the wrong one would
-    hand another file's rid downstream, a duplicate upload is the lesser harm.
-    """
-    deadline = time.monotonic() + wait
-    pause = 1.0
-    while True:
-        matches = [
-            item
-            for item in hook.list_assets(search=filename)
-            if item.get("rid")
-            and str(item.get("filename") or "") == filename
-            and _item_size(item) == size
-            and _not_before(item, since - CLOCK_SKEW)
-        ]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            hook.log.warning(
-                "%d assets match %s (%d bytes): %s; not guessing which one this upload made",
-                len(matches),
-                printable(filename),
-                size,
-                ", ".join(str(m["rid"]) for m in matches),
-            )
-            return None
-        if time.monotonic() + pause > deadline:
-            return None
-        time.sleep(pause)
-        pause = min(pause * 2, 8.0)
-
-
-def _item_size(item: dict[str, Any]) -> int | None:
-    # Which field carries the size is not documented: the emulator's shape follows the docs'
-    # asset.list example (filesize, versions.original.filesize); accept the plausible others.
-    versions = item.get("versions")
-    original = versions.get("original") if isinstance(versions, dict) else None
-    if not isinstance(original, dict):
-        original = {}
-    for value in (item.get("filesize"), item.get("size"), original.get("filesize")):
-        size = number(value)
-        if size is not None:
-            return size
-    return None
-
-
-def _not_before(item: dict[str, Any], since: float) -> bool:
-    # An unreadable or missing time does not exclude an asset: name and size still have to match.
-    raw = str(item.get("modified") or item.get("uploaded") or item.get("created") or "")
-    try:
-        when = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", raw.replace("Z", "+00:00")))
-    except ValueError:
-        return True
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp() >= since
