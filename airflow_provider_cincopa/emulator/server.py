@@ -73,14 +73,12 @@ def _lean_body(protocol: type[Any]) -> type[Any]:
 
     Since uvicorn 0.36 the request cycle gathers body pieces in a fresh ``bytearray`` and hands
     the app ``bytes(...)`` of it: two copies of every uploaded byte, and a ``bytearray`` grown anew
-    for each ~256 KiB piece, which on this VM costs page faults. It was ~130 us a piece, the
-    largest part of the emulator's CPU per uploaded GiB, and more than the raw socket reads
-    (profiled: uvicorn's ``on_body`` alone was 0.56 s of the emulator's ~1 s per GiB with four
-    chunks in flight). A piece that arrives while nothing is waiting is kept as the ``bytes``
-    httptools made (``bytes(b)`` of a ``bytes`` is the same object); a piece arriving before the
-    app took the previous one goes through uvicorn's own path. Only the emulator does this:
-    Cincopa's front end is not uvicorn, and the emulator must not be what an upload benchmark
-    measures.
+    for each piece, which costs page faults: the largest part of the emulator's CPU per uploaded
+    GiB, more than the raw socket reads (docs/performance.md has the profile). A piece that
+    arrives while nothing is waiting is kept as the ``bytes`` httptools made (``bytes(b)`` of a
+    ``bytes`` is the same object); a piece arriving before the app took the previous one goes
+    through uvicorn's own path. Only the emulator does this: Cincopa's front end is not uvicorn,
+    and the emulator must not be what an upload benchmark measures.
     """
 
     class LeanBody(protocol):  # type: ignore[misc]
@@ -160,9 +158,9 @@ class EmulatorServer:
         self.state.discard_uploads = discard_uploads
         # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
         # and accepted sockets inherit proto 0 from a plain socket(). Without it, every answer on
-        # a kept-alive connection after the first waited ~40 ms (Nagle against the client's
-        # delayed ACK: uvicorn writes the headers and the body separately). Cincopa's own
-        # front end answers without that stall, so the emulator must too.
+        # a kept-alive connection after the first stalled (Nagle against the client's delayed
+        # ACK: uvicorn writes the headers and the body separately). Cincopa's own front end
+        # answers without that stall, so the emulator must too.
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
