@@ -133,3 +133,44 @@ def test_a_body_the_cdn_encoded_is_refused_not_written_encoded(tmp_path, monkeyp
     finally:
         hook.close_downloads()
         server.shutdown()
+
+
+def test_a_download_deletes_the_temporary_files_dead_writers_left_and_no_other(tmp_path):
+    import fcntl
+    import os
+
+    from airflow_provider_cincopa.hooks._destinations import ORPHAN_AGE, LocalDestination
+
+    def part(name: str, *, age: float) -> str:
+        path = tmp_path / name
+        path.write_bytes(b"half")
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))
+        return name
+
+    orphan = part(".cincopa-part-0123abcd-a.mp4", age=ORPHAN_AGE + 5)  # its writer was SIGKILLed
+    fresh = part(".cincopa-part-11111111-a.mp4", age=0)  # created, not yet locked
+    live = part(".cincopa-part-22222222-a.mp4", age=ORPHAN_AGE + 5)  # a writer holds it (stalled)
+    other = part(".cincopa-part-33333333-b.mp4", age=ORPHAN_AGE + 5)  # another destination's
+    look_alike = part(".cincopa-part-notours-a.mp4", age=ORPHAN_AGE + 5)
+    with open(tmp_path / live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        writer = LocalDestination(tmp_path / "a.mp4").open(4)
+        writer.write(b"data")
+        writer.commit()
+    assert (tmp_path / "a.mp4").read_bytes() == b"data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.mp4", fresh, live, other, look_alike])
+    assert orphan not in os.listdir(tmp_path)
+
+
+def test_a_temporary_file_being_written_is_locked_until_it_is_renamed(tmp_path):
+    import fcntl
+
+    from airflow_provider_cincopa.hooks._destinations import LocalDestination
+
+    writer = LocalDestination(tmp_path / "a.mp4").open(4)
+    [temp] = tmp_path.iterdir()
+    with open(temp, "rb") as f:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        writer.discard()
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_cincopa.exceptions import CincopaApiError, CincopaInputError
+from airflow_provider_cincopa.hooks._destinations import ORPHAN_AGE
 from airflow_provider_cincopa.hooks._library import JOURNAL, RESTORE_LOG
 from airflow_provider_cincopa.links.cincopa import ASSET_XCOM_KEY
 from tests.conftest import DAGS_FOLDER
@@ -221,6 +222,10 @@ def test_a_sigkilled_export_retried_does_not_download_again_what_it_finished(emu
     finished = {p.stem for p in journal.iterdir() if p.suffix == ".json"}
     assert 2 <= len(finished) < 5, "killed mid-way"
     assert not (dest / "manifest.jsonl").exists()
+    left = list(dest.glob("*/.cincopa-part-*"))
+    assert left, "the downloads in flight left their temporary files"
+    for part in left:  # as the retry finds them after its retry_delay
+        os.utime(part, (part.stat().st_atime, part.stat().st_mtime - ORPHAN_AGE - 1))
     emulator.clear_faults()
     before = len(emulator.requests("/cdn/"))
 
@@ -233,6 +238,7 @@ def test_a_sigkilled_export_retried_does_not_download_again_what_it_finished(emu
     assert {e["filename"]: e["sha256"] for e in entries} == digests
     for entry in entries:
         assert hashlib.sha256((dest / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert list(dest.glob("*/.cincopa-part-*")) == [], "the retry deleted what the killed try left"
 
 
 def test_openlineage_sees_the_cincopa_asset_in_and_the_file_out(emulator, airflow_db, hook, tmp_path):

@@ -9,8 +9,11 @@ temporary name beside it and renamed once whole; an object is written as a multi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +33,9 @@ MIN_PART = 5 * 1024 * 1024
 #: S3 allows 10,000 parts per upload; larger files get larger parts.
 MAX_PARTS = 9000
 _PART_PREFIX = ".cincopa-part-"
+#: A temporary file untouched this long and locked by no one was left by a writer that died.
+#: A live writer holds its lock; the age only covers the moment between creating and locking.
+ORPHAN_AGE = 60.0
 
 
 class Writer(Protocol):
@@ -94,6 +100,9 @@ class LocalWriter:
         self.path = path
         self.temp = path.with_name(f"{_PART_PREFIX}{secrets.token_hex(4)}-{path.name}")
         self._file = open(self.temp, "wb")  # noqa: SIM115 (closed by commit or discard)
+        # Held until the file is closed, or its process dies: how a later writer tells a
+        # temporary file still being written from one a SIGKILLed task left behind.
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` (see :class:`Writer`)."""
@@ -112,6 +121,28 @@ class LocalWriter:
         self.temp.unlink(missing_ok=True)
 
 
+def remove_orphaned_parts(path: Path) -> list[Path]:
+    """
+    Delete the temporary files of earlier writes to ``path`` whose writer died (a SIGKILLed or
+    OOM-killed task): unlocked and untouched for :data:`ORPHAN_AGE`. Return what was deleted.
+    """
+    mine = re.compile(re.escape(_PART_PREFIX) + "[0-9a-f]{8}-" + re.escape(path.name))
+    removed = []
+    for part in path.parent.glob(f"{_PART_PREFIX}*"):
+        if not mine.fullmatch(part.name):
+            continue
+        try:
+            with open(part, "rb") as f:
+                if time.time() - os.fstat(f.fileno()).st_mtime < ORPHAN_AGE:
+                    continue
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: being written
+                part.unlink()
+                removed.append(part)
+        except OSError:  # being written, or gone meanwhile: not ours to remove
+            continue
+    return removed
+
+
 class LocalDestination:
     """A file on the local disk."""
 
@@ -126,9 +157,14 @@ class LocalDestination:
         return self.path.stat().st_size if self.path.exists() else None
 
     def open(self, size: int) -> Writer:
-        """See :class:`Destination`."""
+        """See :class:`Destination`; first deletes what writers that died left (:func:`remove_orphaned_parts`)."""
+        return self._writer(sweep=True)
+
+    def _writer(self, *, sweep: bool) -> LocalWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if sweep:
+                remove_orphaned_parts(self.path)
             return LocalWriter(self.path)
         except OSError as exc:
             raise CincopaInputError(f"Cannot write to {self.path}: {exc.strerror or exc}") from None
@@ -148,8 +184,8 @@ class LocalDestination:
                 yield from f
 
     def write_text(self, text: str) -> None:
-        """See :class:`Destination`."""
-        writer = self.open(len(text))
+        """See :class:`Destination` (small files: no sweep for what dead writers left)."""
+        writer = self._writer(sweep=False)
         try:
             writer.write(text.encode())
             writer.commit()
