@@ -95,16 +95,18 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], flo
     return (json.loads(lines[-1]) if lines else {}), usage.ru_maxrss / 1024
 
 
-def download_child(rid: str, dest: str, conn_id: str | None) -> None:
+def download_child(rid: str, dest: str, conn_id: str | None, *, timed: bool) -> None:
     """In the child: one download, timed from the call to its return; print the result as JSON."""
     from airflow_provider_cincopa.hooks._lineage import _collector
     from airflow_provider_cincopa.hooks.cincopa import CincopaHook
 
     hook = CincopaHook()
     hook.settings  # read the connection before the clock starts  # noqa: B018
-    # Airflow's hook lineage collector is made once per process, on its first report: not per
-    # download (upload_benchmark.py prints what it costs).
-    _collector()
+    if timed:
+        # Airflow's hook lineage collector is made once per process, on its first report: not
+        # per download (upload_benchmark.py prints what it costs). Not for the peak RSS, where
+        # it is made after the download, as in a task.
+        _collector()
     started = time.perf_counter()
     result = hook.download_version(rid, dest, destination_conn_id=conn_id)
     elapsed = time.perf_counter() - started
@@ -138,7 +140,8 @@ def throughput(work: Path, size_mib: int, repeat: int) -> None:
                 if side == "curl":
                     seconds[side] = curl(url, str(dest))
                 else:
-                    answer, _ = run_child([sys.executable, __file__, "--child", "BENCHTHRU0001", str(dest)], env)
+                    child = [sys.executable, __file__, "--child", "BENCHTHRU0001", str(dest), "--timed"]
+                    answer, _ = run_child(child, env)
                     seconds[side] = answer["seconds"]
                 dest.unlink()
             mbps = {side: size_mib * MiB / s / 1e6 for side, s in seconds.items()}
@@ -238,9 +241,10 @@ def main() -> None:
     parser.add_argument("--work-dir", default="/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir())
     parser.add_argument("--child", nargs=2, metavar=("RID", "DEST"), help=argparse.SUPPRESS)
     parser.add_argument("--conn", help=argparse.SUPPRESS)
+    parser.add_argument("--timed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        download_child(args.child[0], args.child[1], args.conn)
+        download_child(args.child[0], args.child[1], args.conn, timed=args.timed)
         return
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     work = Path(tempfile.mkdtemp(prefix="cincopa-download-bench-", dir=args.work_dir))
