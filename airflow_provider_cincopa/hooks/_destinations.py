@@ -101,8 +101,10 @@ class LocalWriter:
         self.temp = path.with_name(f"{_PART_PREFIX}{secrets.token_hex(4)}-{path.name}")
         self._file = open(self.temp, "wb")  # noqa: SIM115 (closed by commit or discard)
         # Held until the file is closed, or its process dies: how a later writer tells a
-        # temporary file still being written from one a SIGKILLed task left behind.
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # temporary file still being written from one a SIGKILLed task left behind. A file
+        # system without flock still downloads: the file's fresh mtime is then what protects it.
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` (see :class:`Writer`)."""
@@ -121,13 +123,12 @@ class LocalWriter:
         self.temp.unlink(missing_ok=True)
 
 
-def remove_orphaned_parts(path: Path) -> list[Path]:
+def remove_orphaned_parts(path: Path) -> None:
     """
     Delete the temporary files of earlier writes to ``path`` whose writer died (a SIGKILLed or
-    OOM-killed task): unlocked and untouched for :data:`ORPHAN_AGE`. Return what was deleted.
+    OOM-killed task): unlocked and untouched for :data:`ORPHAN_AGE`.
     """
     mine = re.compile(re.escape(_PART_PREFIX) + "[0-9a-f]{8}-" + re.escape(path.name))
-    removed = []
     for part in path.parent.glob(f"{_PART_PREFIX}*"):
         if not mine.fullmatch(part.name):
             continue
@@ -137,10 +138,8 @@ def remove_orphaned_parts(path: Path) -> list[Path]:
                     continue
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: being written
                 part.unlink()
-                removed.append(part)
         except OSError:  # being written, or gone meanwhile: not ours to remove
             continue
-    return removed
 
 
 class LocalDestination:

@@ -298,12 +298,17 @@ class LibraryRestore:
             except (ValueError, KeyError, TypeError):
                 raise CincopaInputError(f"{self.manifest.uri} line {number} is not a manifest entry") from None
             earlier = self._earlier_run(old)
-            if earlier.get("meta_pending") and self.hook.asset_exists(str(earlier["new_rid"])):
-                log.info("Asset %s was uploaded as %s by an earlier run: setting its metadata", old, earlier["new_rid"])
-                self._set_meta(entry, old, str(earlier["new_rid"]))
-                restored += 1
+            new = str(earlier.get("new_rid") or "")
+            if new and self.hook.asset_exists(new):
+                if earlier.get("meta_pending"):  # that run failed before the metadata was set
+                    log.info("Asset %s was uploaded as %s by an earlier run: setting its metadata", old, new)
+                    self._set_meta(entry, old, new)
+                    restored += 1
+                else:
+                    log.info("Asset %s is there as %s: not restored", old, new)
+                    skipped += 1
                 continue
-            if self._still_there(entry, old, earlier.get("new_rid")):
+            if self._still_there(entry, old):
                 skipped += 1
                 continue
             self._restore(entry, old, path)
@@ -322,11 +327,10 @@ class LibraryRestore:
             ) from None
         return saved if isinstance(saved, dict) and saved.get("new_rid") else {}
 
-    def _still_there(self, entry: dict[str, Any], old: str, new: str | None) -> bool:
-        for rid in (new, old):
-            if rid and self.hook.asset_exists(str(rid)):
-                log.info("Asset %s is there as %s: not restored", old, rid)
-                return True
+    def _still_there(self, entry: dict[str, Any], old: str) -> bool:
+        if self.hook.asset_exists(old):
+            log.info("Asset %s is there as %s: not restored", old, old)
+            return True
         reference_id = str(entry.get("reference_id") or "")
         if reference_id and self.hook.find_assets_by_reference_id(reference_id):
             log.info("An asset with reference_id %r exists: %s not restored", reference_id, old)
